@@ -1,0 +1,51 @@
+# loopml: the targets people expect. `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
+STAMP  := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: help install init run test test-fast lint format bench repro clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install loopml with its dev tools
+
+init: install  ## initialize DVC (a local folder remote by default)
+	loopml init
+
+run: init  ## run the training flow on the bundled dataset (embedded Prefect, no server)
+	loopml run
+
+test: init  ## run the whole test suite
+	pytest
+
+test-fast: init  ## the suite without slow tests
+	pytest -m "not slow"
+
+lint: install  ## ruff lint and format check
+	ruff check .
+	ruff format --check .
+
+format: install  ## ruff format and autofix
+	ruff format .
+	ruff check --fix .
+
+bench: install  ## benchmarks (bench/), results in docs/benchmarks.md
+	python bench/bench_data.py
+
+repro: init  ## the same pipeline through DVC: dvc repro
+	dvc repro
+
+clean:  ## remove generated data, stores and caches (keeps .venv)
+	rm -rf data/snapshots data/quarantine data/validation data/features data/current.json \
+	       .prefect mlflow.db mlartifacts reports .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Prefect flows: wiring only. One flow per job users run."""

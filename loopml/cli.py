@@ -1,0 +1,194 @@
+"""``loopml``: the command line. Heavy imports happen inside commands, after the environment is set."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loopml.exceptions import LoopmlError
+
+app = typer.Typer(
+    name="loopml",
+    help="Closed-loop MLOps for tabular ML: collect -> validate -> features -> train -> "
+    "evaluate -> promote, as Prefect flows over DVC, Great Expectations and MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+log = logging.getLogger("loopml.cli")
+
+ParamsOpt = Annotated[
+    Path, typer.Option("--params", "-p", help="The params.yaml to use.", envvar="LOOPML_PARAMS")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-S", help="Override a key for this run: -S data.source.generator.n_rows=5000"),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+def _setup(params_path: Path, verbose: bool = False) -> None:
+    from loopml.runtime import configure_environment, configure_logging
+
+    configure_environment(params_path.resolve().parent)
+    configure_logging(verbose)
+
+
+def _load(params_path: Path, overrides: list[str] | None) -> Any:
+    from loopml.config import load_params, parse_dotted
+
+    return load_params(params_path, parse_dotted(overrides or []))
+
+
+def _fail(exc: BaseException) -> None:
+    console.print("error:", style="bold red", end=" ")
+    console.print(str(exc), markup=False, highlight=False)
+    raise typer.Exit(code=2) from None
+
+
+@app.command()
+def run(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the training flow (collect -> validate -> features) with Prefect, no server needed."""
+    _setup(params, verbose)
+    from loopml.config import parse_dotted
+
+    try:
+        _load(params, set_)  # fail fast on bad configuration, before Prefect starts
+        from flows.training import training
+
+        started = time.perf_counter()
+        result = training(params_path=str(params.resolve()), overrides=parse_dotted(set_ or []))
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"training flow finished in {time.perf_counter() - started:.1f}s")
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("data version", result.data_version)
+    table.add_row("split", f"{result.split_method}: {result.sizes}")
+    table.add_row("model inputs", f"{len(result.input_columns)} columns -> {len(result.output_features)} features")
+    table.add_row("features", result.directory)
+    Console().print(table)
+
+
+def _stage(name: str, params: Path, set_: list[str] | None, verbose: bool) -> Any:
+    _setup(params, verbose)
+    from loopml import stages
+
+    try:
+        p = _load(params, set_)
+        with console.status(f"[bold]{name}[/] ..."):
+            return getattr(stages, name)(p)
+    except LoopmlError as exc:
+        _fail(exc)
+
+
+@app.command()
+def collect(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """DVC stage: read the configured source and write a versioned snapshot."""
+    snap = _stage("collect", params, set_, verbose)
+    console.print(f"snapshot [bold]{snap.version}[/] ({snap.rows:,} rows) -> {snap.path}")
+
+
+@app.command()
+def validate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """DVC stage: run the Great Expectations suite on the current snapshot."""
+    report = _stage("validate", params, set_, verbose)
+    console.print(
+        f"validation passed: {report.evaluated} expectations, {len(report.warnings)} warning(s)"
+    )
+
+
+@app.command()
+def features(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """DVC stage: split the validated snapshot and fit the feature transformer."""
+    fs = _stage("features", params, set_, verbose)
+    console.print(f"features: {fs.sizes} -> {fs.directory}")
+
+
+@app.command("params")
+def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
+    """Validate params.yaml (with overrides) and print the resolved configuration."""
+    import yaml
+
+    _setup(params)
+    try:
+        p = _load(params, set_)
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    typer.echo(yaml.safe_dump(p.model_dump(mode="json", by_alias=True), sort_keys=False))
+
+
+@app.command()
+def init(
+    params: ParamsOpt = Path("params.yaml"),
+    remote_url: Annotated[
+        str | None, typer.Option(help="URL of the default DVC remote (default: keep .dvc/config's).")
+    ] = None,
+) -> None:
+    """Initialize DVC (repository and a local folder remote) where it is not yet set up."""
+    _setup(params)
+    from loopml.project import init_project
+
+    try:
+        messages = init_project(params.resolve().parent, remote_url=remote_url)
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    for m in messages:
+        console.print(m)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Output file: .parquet or .csv")],
+    rows: Annotated[int, typer.Option(min=1, help="Number of rows.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    start: Annotated[str, typer.Option(help="First event day.")] = "2024-01-01",
+    days: Annotated[float, typer.Option(help="Days the batch spans.")] = 30.0,
+    id_start: Annotated[int, typer.Option(help="First customer id.")] = 1,
+    shift: Annotated[
+        list[str] | None, typer.Option(help="Covariate shift, feature=strength (repeatable).")
+    ] = None,
+    concept: Annotated[float, typer.Option(min=0.0, max=1.0, help="Concept shift 0..1.")] = 0.0,
+) -> None:
+    """Write a batch of the bundled churn dataset to a file."""
+    from loopml.config import DriftConfig
+    from loopml.datagen import generate_churn
+
+    covariate = {}
+    for item in shift or []:
+        name, _, value = item.partition("=")
+        covariate[name] = float(value)
+    started = time.perf_counter()
+    frame = generate_churn(rows, seed, start, days, id_start, DriftConfig(covariate=covariate, concept=concept))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    console.print(f"{rows:,} rows -> {out} in {time.perf_counter() - started:.1f}s")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

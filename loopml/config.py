@@ -1,0 +1,394 @@
+"""Typed configuration: ``params.yaml`` loaded once into pydantic models.
+
+Every model forbids unknown keys, so a typo fails at start with the key's full path.
+Relative paths are resolved against the folder that holds ``params.yaml`` (the project root).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loopml.exceptions import ConfigError
+
+ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime"]
+Severity = Literal["blocking", "warning", "off"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- project, paths
+class ProjectConfig(_Model):
+    name: str = Field("loopml", min_length=1)
+    seed: int = Field(42, ge=0, description="Global seed; every stage derives its randomness from it.")
+
+
+class PathsConfig(_Model):
+    """Every path the pipeline writes. ``dvc.yaml`` refers to the same keys."""
+
+    snapshots: Path = Path("data/snapshots")
+    quarantine: Path = Path("data/quarantine")
+    current: Path = Path("data/current.json")
+    validation: Path = Path("data/validation")
+    features: Path = Path("data/features")
+    suite: Path = Path("gx/suite.json")
+    reports: Path = Path("reports")
+
+
+class TrackingConfig(_Model):
+    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI; MLFLOW_TRACKING_URI wins.")
+    artifact_location: str = "mlartifacts"
+    experiment: str = "loopml"
+
+
+# --------------------------------------------------------------------------- data
+class DriftConfig(_Model):
+    """Knobs of the bundled generator that the monitoring work uses.
+
+    ``covariate`` maps a feature to a shift strength: numeric features move their location by
+    ``strength`` standard deviations; categorical features move ``strength`` of their mass to
+    the reversed frequency order. ``concept`` in [0, 1] blends the label relation toward a
+    different one (documented in :mod:`loopml.datagen`).
+    """
+
+    covariate: dict[str, float] = Field(default_factory=dict)
+    concept: Fraction = 0.0
+
+
+class GeneratorSource(_Model):
+    n_rows: int = Field(20_000, gt=0, le=50_000_000)
+    seed: int = Field(42, ge=0)
+    start: str = "2024-01-01"
+    days: float = Field(30.0, gt=0)
+    id_start: int = Field(1, ge=0)
+    drift: DriftConfig = DriftConfig()
+
+
+class CsvOptions(_Model):
+    sep: str = ","
+    header: bool = True
+    names: list[str] | None = None
+    na_values: list[str] = Field(default_factory=list)
+    skipinitialspace: bool = False
+    encoding: str = "utf-8"
+
+
+class FileSource(_Model):
+    path: Path
+    pattern: str = Field("*", description="Glob used when path is a folder.")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    csv: CsvOptions = CsvOptions()
+
+
+class UrlSource(_Model):
+    url: str
+    format: Literal["csv", "parquet"] = "csv"
+    csv: CsvOptions = CsvOptions()
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(2, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class SqlSource(_Model):
+    url: str = Field(description="SQLAlchemy URL; ${ENV_VAR} references are expanded at read time.")
+    query: str = Field(min_length=1)
+
+
+class SourceConfig(_Model):
+    kind: Literal["generator", "file", "url", "sql"] = "generator"
+    generator: GeneratorSource = GeneratorSource()
+    file: FileSource | None = None
+    url: UrlSource | None = None
+    sql: SqlSource | None = None
+
+    @model_validator(mode="after")
+    def _chosen_source_present(self) -> SourceConfig:
+        if self.kind != "generator" and getattr(self, self.kind) is None:
+            raise ValueError(f"kind is '{self.kind}' but the '{self.kind}' section is missing")
+        return self
+
+
+class SchemaConfig(_Model):
+    columns: dict[str, ColumnKind] = Field(min_length=1)
+    target: str
+    task: Literal["classification", "regression"] = "classification"
+    id_column: str | None = None
+    time_column: str | None = None
+    drop_columns: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SchemaConfig:
+        problems = []
+        for role in ("target", "id_column", "time_column"):
+            name = getattr(self, role)
+            if name is not None and name not in self.columns:
+                problems.append(f"{role} '{name}' is not among columns")
+        if self.time_column and self.columns.get(self.time_column) != "datetime":
+            problems.append(f"time_column '{self.time_column}' must have kind datetime")
+        for name in self.drop_columns:
+            if name not in self.columns:
+                problems.append(f"drop_columns entry '{name}' is not among columns")
+        if self.target in self.drop_columns:
+            problems.append(f"target '{self.target}' cannot be dropped")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        skip = {self.target, self.id_column, *self.drop_columns}
+        return [c for c in self.columns if c not in skip]
+
+    def features_of(self, kind: ColumnKind) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c] == kind]
+
+
+class CleanConfig(_Model):
+    rstrip: dict[str, str] = Field(
+        default_factory=dict, description="Per column, characters to strip from the right."
+    )
+    strip_whitespace: bool = True
+
+
+class VersioningConfig(_Model):
+    enabled: bool = True
+    push: bool = True
+    remote: str | None = Field(None, description="DVC remote name; None uses the default remote.")
+
+
+class DataConfig(_Model):
+    source: SourceConfig = SourceConfig()
+    schema_: SchemaConfig = Field(alias="schema")
+    clean: CleanConfig = CleanConfig()
+    versioning: VersioningConfig = VersioningConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- validate
+class SeverityConfig(_Model):
+    columns: Severity = "blocking"
+    types: Severity = "blocking"
+    nulls: Severity = "blocking"
+    ranges: Severity = "warning"
+    domains: Severity = "warning"
+    unique_id: Severity = "blocking"
+    row_count: Severity = "blocking"
+    target: Severity = "blocking"
+    class_balance: Severity = "blocking"
+
+
+class ValidateConfig(_Model):
+    suite_name: str = "loopml"
+    on_missing_suite: Literal["profile", "error"] = "profile"
+    severity: SeverityConfig = SeverityConfig()
+    null_fraction_slack: Fraction = 0.05
+    range_margin: float = Field(0.5, ge=0.0, description="Share of the profiled range added on each side.")
+    domain_max_values: int = Field(200, gt=0)
+    min_rows: int = Field(100, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    class_share_slack: Fraction = 0.1
+    data_docs: bool = True
+
+
+# --------------------------------------------------------------------------- features
+class SplitConfig(_Model):
+    method: Literal["auto", "time", "stratified", "random"] = "auto"
+    val_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+
+
+class FeaturesConfig(_Model):
+    split: SplitConfig = SplitConfig()
+    numeric_impute: Literal["median", "mean"] = "median"
+    clip_quantiles: tuple[Fraction, Fraction] = (0.001, 0.999)
+    scale: Literal["standard", "robust", "none"] = "standard"
+    categorical_min_frequency: Fraction = 0.005
+    categorical_max_categories: int | None = Field(50, gt=1)
+    datetime_parts: list[Literal["hour", "weekday", "month", "day", "year"]] = Field(
+        default_factory=lambda: ["hour", "weekday", "month"]
+    )
+
+    @field_validator("clip_quantiles")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < v[1]:
+            raise ValueError("lower quantile must be below upper quantile")
+        return v
+
+
+# --------------------------------------------------------------------------- later stages
+class TrainConfig(_Model):
+    """Filled by the training issue; accepted empty here so the section exists from the start."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class EvaluateConfig(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class PromoteConfig(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class MonitorConfig(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# --------------------------------------------------------------------------- root
+class Params(_Model):
+    project: ProjectConfig = ProjectConfig()
+    paths: PathsConfig = PathsConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    data: DataConfig
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    features: FeaturesConfig = FeaturesConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    promote: PromoteConfig = PromoteConfig()
+    monitor: MonitorConfig = MonitorConfig()
+
+    # Not read from YAML: the folder that relative paths are resolved against.
+    root: Path = Field(default=Path("."), exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def path(self, key: str) -> Path:
+        """Absolute path of ``paths.<key>``."""
+        p = getattr(self.paths, key)
+        return p if p.is_absolute() else (self.root / p)
+
+    def resolve(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else (self.root / p)
+
+    def section_dict(self, name: str) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)[name]
+
+    def digest(self) -> str:
+        """A stable hash of every parameter (recorded on runs and model versions)."""
+        blob = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``override``, recursively; neither input is modified."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_dotted(assignments: list[str]) -> dict[str, Any]:
+    """Turn ``["train.max_epochs=5", "data.source.kind=file"]`` into a nested dict.
+
+    Values are parsed as YAML, so ``5`` is an int, ``true`` a bool and ``[a, b]`` a list.
+    """
+    out: dict[str, Any] = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError([f"override '{item}' is not of the form key.path=value"], "overrides")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError([f"override '{item}' has an empty key"], "overrides")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def _known_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``loc`` (for 'did you mean')."""
+    model: type[BaseModel] | None = Params
+    for part in loc[:-1]:
+        if model is None or not isinstance(part, str):
+            return None
+        field = next(
+            (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
+        )
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "<root>"
+        if e["type"] == "extra_forbidden":
+            msg = f"{path}: unknown key"
+            owner = _model_at(loc)
+            if owner is not None:
+                close = difflib.get_close_matches(str(loc[-1]), _known_keys(owner), n=1)
+                if close:
+                    msg += f" (did you mean '{close[0]}'?)"
+        elif e["type"] == "missing":
+            msg = f"{path}: required key is missing"
+        else:
+            got = e.get("input")
+            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            msg = f"{path}: {e['msg']} (got {shown})"
+        problems.append(msg)
+    return problems
+
+
+def params_from_dict(
+    raw: Mapping[str, Any], *, root: Path = Path("."), source: str = "params.yaml"
+) -> Params:
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"top level must be a mapping, got {type(raw).__name__}"], source)
+    try:
+        return Params.model_validate({**raw, "root": root})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err), source) from None
+
+
+def load_params(
+    path: str | Path = "params.yaml",
+    overrides: Mapping[str, Any] | None = None,
+) -> Params:
+    """Load ``params.yaml``, apply nested ``overrides`` (e.g. a Prefect flow parameter), validate."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError([f"file not found: {path}"], str(path))
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], str(path)) from None
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    return params_from_dict(raw, root=path.parent, source=str(path))

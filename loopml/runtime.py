@@ -1,0 +1,52 @@
+"""Process set-up for entry points (CLI, tests): environment defaults and logging.
+
+Nothing here runs on import; entry points call :func:`configure_environment` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+# Nothing phones home: Prefect, MLflow, DVC, GX and Evidently telemetry off.
+TELEMETRY_OFF = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+}
+
+
+def configure_environment(project_root: Path | None = None) -> None:
+    """Set defaults that callers did not set themselves (never overrides the environment).
+
+    With ``project_root``, Prefect keeps its state (the embedded SQLite API database) in
+    ``<root>/.prefect``, so a fresh clone needs no server and leaves nothing in ``$HOME``.
+    """
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "loopml,tasks,flows")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    if project_root is not None:
+        os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))
+
+
+def configure_logging(verbose: bool = False) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+    root = logging.getLogger()
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        root.addHandler(handler)
+    for name in ("loopml", "tasks", "flows"):
+        logging.getLogger(name).setLevel(level)
+    root.setLevel(logging.WARNING)
+    for noisy in ("great_expectations", "dvc", "mlflow", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

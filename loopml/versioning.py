@@ -1,0 +1,101 @@
+"""DVC operations, through DVC's own Python API (the same code paths as ``dvc add``/``dvc push``)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from loopml.exceptions import VersioningError
+
+log = logging.getLogger(__name__)
+
+
+def file_md5(path: Path, chunk: int = 1 << 20) -> str:
+    """MD5 of a file's bytes: what DVC records as a file's hash."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that holds a ``.dvc`` folder."""
+    for folder in (start, *start.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return None
+
+
+@contextlib.contextmanager
+def _repo(root: Path) -> Iterator[object]:
+    from dvc.repo import Repo  # heavy import, kept out of module import time
+
+    # DVC's hints ("To track the changes with git, run ...") are for humans at a shell.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+    try:
+        repo = Repo(str(root))
+    except Exception as exc:  # dvc raises its own NotDvcRepoError and friends
+        raise VersioningError(f"{root} is not a DVC repository ({exc}); run `loopml init`") from exc
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+def dvc_add(path: Path, root: Path) -> str:
+    """``dvc add path`` and return the md5 recorded in its ``.dvc`` file."""
+    path = path.resolve()
+    with _repo(root) as repo:
+        try:
+            repo.add([str(path)])  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise VersioningError(f"dvc add {path} failed: {exc}") from exc
+    return dvc_file_md5(path.with_name(path.name + ".dvc"))
+
+
+def dvc_file_md5(dvc_file: Path) -> str:
+    try:
+        meta = yaml.safe_load(dvc_file.read_text())
+        return str(meta["outs"][0]["md5"])
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+        raise VersioningError(f"cannot read the md5 from {dvc_file}: {exc}") from exc
+
+
+def dvc_push(path: Path, root: Path, remote: str | None = None) -> None:
+    with _repo(root) as repo:
+        try:
+            repo.push(targets=[str(path.resolve())], remote=remote)  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise VersioningError(f"dvc push {path} failed: {exc}") from exc
+
+
+def dvc_move(src: Path, dst: Path, root: Path) -> None:
+    """``dvc move``: the data and its ``.dvc`` file move together, versions stay in the cache."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with _repo(root) as repo:
+        try:
+            repo.move(str(src.resolve()), str(dst.resolve()))  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise VersioningError(f"dvc move {src} {dst} failed: {exc}") from exc
+
+
+def dvc_fetch_checkout(path: Path, root: Path, remote: str | None = None) -> None:
+    """Bring a tracked file back into the workspace (``dvc pull path``)."""
+    with _repo(root) as repo:
+        try:
+            repo.pull(targets=[str(path.resolve())], remote=remote)  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise VersioningError(f"dvc pull {path} failed: {exc}") from exc
+
+
+def remove_quietly(*paths: Path) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(p)
