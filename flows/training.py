@@ -17,7 +17,9 @@ from tasks.validate import enforce, load_or_create_suite, run_validation
 
 
 @flow(name="training", log_prints=False)
-def training(params_path: str = "params.yaml", overrides: dict[str, Any] | None = None) -> FeatureSet:
+def training(
+    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+) -> FeatureSet:
     """Collect a batch, validate it with Great Expectations, build features.
 
     Args:

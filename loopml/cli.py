@@ -1,4 +1,7 @@
-"""``loopml``: the command line. Heavy imports happen inside commands, after the environment is set."""
+"""``loopml``: the command line.
+
+Heavy imports happen inside commands, after the environment is set.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ ParamsOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-S", help="Override a key for this run: -S data.source.generator.n_rows=5000"),
+    typer.Option(
+        "--set", "-S", help="Override a key for this run: -S data.source.generator.n_rows=5000"
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
@@ -78,7 +83,10 @@ def run(
     table.add_column("value")
     table.add_row("data version", result.data_version)
     table.add_row("split", f"{result.split_method}: {result.sizes}")
-    table.add_row("model inputs", f"{len(result.input_columns)} columns -> {len(result.output_features)} features")
+    table.add_row(
+        "model inputs",
+        f"{len(result.input_columns)} columns -> {len(result.output_features)} features",
+    )
     table.add_row("features", result.directory)
     Console().print(table)
 
@@ -96,14 +104,18 @@ def _stage(name: str, params: Path, set_: list[str] | None, verbose: bool) -> An
 
 
 @app.command()
-def collect(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+def collect(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
     """DVC stage: read the configured source and write a versioned snapshot."""
     snap = _stage("collect", params, set_, verbose)
     console.print(f"snapshot [bold]{snap.version}[/] ({snap.rows:,} rows) -> {snap.path}")
 
 
 @app.command()
-def validate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+def validate(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
     """DVC stage: run the Great Expectations suite on the current snapshot."""
     report = _stage("validate", params, set_, verbose)
     console.print(
@@ -112,7 +124,9 @@ def validate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbo
 
 
 @app.command()
-def features(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+def features(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
     """DVC stage: split the validated snapshot and fit the feature transformer."""
     fs = _stage("features", params, set_, verbose)
     console.print(f"features: {fs.sizes} -> {fs.directory}")
@@ -136,7 +150,8 @@ def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) ->
 def init(
     params: ParamsOpt = Path("params.yaml"),
     remote_url: Annotated[
-        str | None, typer.Option(help="URL of the default DVC remote (default: keep .dvc/config's).")
+        str | None,
+        typer.Option(help="URL of the default DVC remote (default: keep .dvc/config's)."),
     ] = None,
 ) -> None:
     """Initialize DVC (repository and a local folder remote) where it is not yet set up."""
@@ -174,7 +189,9 @@ def generate(
         name, _, value = item.partition("=")
         covariate[name] = float(value)
     started = time.perf_counter()
-    frame = generate_churn(rows, seed, start, days, id_start, DriftConfig(covariate=covariate, concept=concept))
+    frame = generate_churn(
+        rows, seed, start, days, id_start, DriftConfig(covariate=covariate, concept=concept)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
         frame.to_csv(out, index=False)

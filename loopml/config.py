@@ -31,7 +31,9 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- project, paths
 class ProjectConfig(_Model):
     name: str = Field("loopml", min_length=1)
-    seed: int = Field(42, ge=0, description="Global seed; every stage derives its randomness from it.")
+    seed: int = Field(
+        42, ge=0, description="Global seed; every stage derives its randomness from it."
+    )
 
 
 class PathsConfig(_Model):
@@ -47,7 +49,9 @@ class PathsConfig(_Model):
 
 
 class TrackingConfig(_Model):
-    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI; MLFLOW_TRACKING_URI wins.")
+    uri: str = Field(
+        "sqlite:///mlflow.db", description="MLflow tracking URI; MLFLOW_TRACKING_URI wins."
+    )
     artifact_location: str = "mlartifacts"
     experiment: str = "loopml"
 
@@ -200,7 +204,9 @@ class ValidateConfig(_Model):
     on_missing_suite: Literal["profile", "error"] = "profile"
     severity: SeverityConfig = SeverityConfig()
     null_fraction_slack: Fraction = 0.05
-    range_margin: float = Field(0.5, ge=0.0, description="Share of the profiled range added on each side.")
+    range_margin: float = Field(
+        0.5, ge=0.0, description="Share of the profiled range added on each side."
+    )
     domain_max_values: int = Field(200, gt=0)
     min_rows: int = Field(100, ge=1)
     max_rows: int | None = Field(None, ge=1)
@@ -331,9 +337,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc[:-1]:
         if model is None or not isinstance(part, str):
             return None
-        field = next(
-            (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
-        )
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
         ann = field.annotation
@@ -381,7 +385,7 @@ def load_params(
     path: str | Path = "params.yaml",
     overrides: Mapping[str, Any] | None = None,
 ) -> Params:
-    """Load ``params.yaml``, apply nested ``overrides`` (e.g. a Prefect flow parameter), validate."""
+    """Load ``params.yaml``, apply nested ``overrides`` (a Prefect flow parameter), validate."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError([f"file not found: {path}"], str(path))

@@ -60,10 +60,66 @@ DEVICE_PROBS = [0.35, 0.28, 0.25, 0.09, 0.03]
 PAYMENTS = ["card", "paypal", "bank_transfer", "gift_card", "crypto"]
 PAYMENT_PROBS = [0.62, 0.2, 0.12, 0.05, 0.01]
 COUNTRIES = [
-    "US", "GB", "DE", "FR", "CA", "BR", "IN", "ES", "IT", "MX", "AU", "NL", "SE", "PL", "JP",
-    "KR", "AR", "CO", "CL", "TR", "BE", "CH", "AT", "NO", "DK", "FI", "IE", "PT", "CZ", "RO",
-    "HU", "GR", "IL", "ZA", "NG", "EG", "KE", "MA", "SA", "AE", "SG", "MY", "TH", "VN", "ID",
-    "PH", "NZ", "PE", "EC", "UY", "UA", "BG", "HR", "RS", "SK", "SI", "LT", "LV", "EE", "IS",
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "CA",
+    "BR",
+    "IN",
+    "ES",
+    "IT",
+    "MX",
+    "AU",
+    "NL",
+    "SE",
+    "PL",
+    "JP",
+    "KR",
+    "AR",
+    "CO",
+    "CL",
+    "TR",
+    "BE",
+    "CH",
+    "AT",
+    "NO",
+    "DK",
+    "FI",
+    "IE",
+    "PT",
+    "CZ",
+    "RO",
+    "HU",
+    "GR",
+    "IL",
+    "ZA",
+    "NG",
+    "EG",
+    "KE",
+    "MA",
+    "SA",
+    "AE",
+    "SG",
+    "MY",
+    "TH",
+    "VN",
+    "ID",
+    "PH",
+    "NZ",
+    "PE",
+    "EC",
+    "UY",
+    "UA",
+    "BG",
+    "HR",
+    "RS",
+    "SK",
+    "SI",
+    "LT",
+    "LV",
+    "EE",
+    "IS",
 ]
 
 # The schema of the generated table, as declared in params.yaml.
@@ -127,9 +183,11 @@ def churn_logit(frame: pd.DataFrame, concept: float = 0.0) -> np.ndarray:
     price_ratio = frame["monthly_charges"].to_numpy(dtype=float) / price
     tickets = frame["support_tickets_90d"].to_numpy(dtype=float)
     nps = frame["nps_score"].to_numpy(dtype=float)
-    channel = frame["acquisition_channel"].map(
-        dict(zip(CHANNELS, CHANNEL_EFFECT, strict=True))
-    ).to_numpy(dtype=float)
+    channel = (
+        frame["acquisition_channel"]
+        .map(dict(zip(CHANNELS, CHANNEL_EFFECT, strict=True)))
+        .to_numpy(dtype=float)
+    )
     inactive = _sigmoid((frame["days_since_last_login"].to_numpy(dtype=float) - 21.0) / 5.0)
     logit = (
         _BASE_LOGIT
@@ -173,12 +231,10 @@ def generate_churn(
 
     t0 = pd.Timestamp(start)
     offsets = np.sort(rng.uniform(0.0, days * 86_400.0, n))
-    event_time = t0 + pd.to_timedelta(offsets, unit="s")
+    event_time = (t0 + pd.to_timedelta(offsets, unit="s")).floor("s")  # event logs keep seconds
 
     plan_code = _categorical(rng, n, PLAN_PROBS, cov.get("plan", 0.0))
-    tenure_days = np.where(
-        rng.random(n) < 0.15, rng.uniform(0, 30, n), rng.gamma(1.6, 300.0, n)
-    )
+    tenure_days = np.where(rng.random(n) < 0.15, rng.uniform(0, 30, n), rng.gamma(1.6, 300.0, n))
     tenure_days = np.maximum(_shift(tenure_days, cov.get("tenure_months", 0.0)), 0.0)
     tenure_months = tenure_days / 30.44
     signup_date = event_time - pd.to_timedelta(np.round(tenure_days), unit="D")

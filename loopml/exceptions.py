@@ -51,7 +51,8 @@ class DataValidationError(LoopmlError):
         where = f"; quarantined to {quarantined_to}" if quarantined_to else ""
         lines = "\n".join(f"  - {f}" for f in self.failures)
         super().__init__(
-            f"snapshot {snapshot} failed {len(self.failures)} blocking expectation(s){where}:\n{lines}"
+            f"snapshot {snapshot} failed {len(self.failures)} blocking "
+            f"expectation(s){where}:\n{lines}"
         )
 
 

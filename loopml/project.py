@@ -15,7 +15,9 @@ DEFAULT_REMOTE_URL = "../.dvcstore"  # relative to .dvc/, i.e. <project>/.dvcsto
 def _run(args: list[str], cwd: Path) -> str:
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise VersioningError(f"`{' '.join(args)}` failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise VersioningError(
+            f"`{' '.join(args)}` failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc.stdout
 
 

@@ -35,7 +35,10 @@ def validate(params: Params) -> ValidationReport:
     snapshot = load_snapshot_pointer(params.path("current"))
     frame = read_snapshot(snapshot)
     suite = load_or_create_suite.fn(
-        suite_path=params.path("suite"), frame=frame, schema=params.data.schema_, cfg=params.validate_
+        suite_path=params.path("suite"),
+        frame=frame,
+        schema=params.data.schema_,
+        cfg=params.validate_,
     )
     report = run_validation.fn(
         frame=frame,
@@ -60,11 +63,16 @@ def features(params: Params) -> FeatureSet:
     summary = read_json(params.path("validation") / "summary.json")
     if summary.get("snapshot") != snapshot.version or not summary.get("success"):
         raise DataValidationError(
-            snapshot.version, ["the current snapshot has not passed validation; run `loopml validate`"]
+            snapshot.version,
+            ["the current snapshot has not passed validation; run `loopml validate`"],
         )
     frame = read_snapshot(snapshot)
-    splits = split.fn(frame=frame, schema=params.data.schema_, cfg=params.features.split, seed=params.project.seed)
-    transformer = fit_transformer.fn(train=splits.train, schema=params.data.schema_, cfg=params.features)
+    splits = split.fn(
+        frame=frame, schema=params.data.schema_, cfg=params.features.split, seed=params.project.seed
+    )
+    transformer = fit_transformer.fn(
+        train=splits.train, schema=params.data.schema_, cfg=params.features
+    )
     return write_features.fn(
         splits=splits,
         transformer=transformer,

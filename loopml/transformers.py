@@ -26,8 +26,12 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         with np.errstate(all="ignore"):
-            self.low_ = np.nanquantile(arr, self.lower, axis=0) if len(arr) else np.zeros(arr.shape[1])
-            self.high_ = np.nanquantile(arr, self.upper, axis=0) if len(arr) else np.zeros(arr.shape[1])
+            self.low_ = (
+                np.nanquantile(arr, self.lower, axis=0) if len(arr) else np.zeros(arr.shape[1])
+            )
+            self.high_ = (
+                np.nanquantile(arr, self.upper, axis=0) if len(arr) else np.zeros(arr.shape[1])
+            )
         self.low_ = np.where(np.isnan(self.low_), -np.inf, self.low_)
         self.high_ = np.where(np.isnan(self.high_), np.inf, self.high_)
         return self

@@ -1,4 +1,4 @@
-"""DVC operations, through DVC's own Python API (the same code paths as ``dvc add``/``dvc push``)."""
+"""DVC operations through DVC's own Python API (the code paths of ``dvc add``, ``dvc push``)."""
 
 from __future__ import annotations
 

@@ -122,11 +122,11 @@ def read_url_source(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd
     try:
         resp = requests.get(url, timeout=timeout_s)
     except requests.RequestException as exc:
-        raise SourceError(f"{url}: unreachable ({exc.__class__.__name__}: {exc})", transient=True) from exc
-    if resp.status_code >= 400:
         raise SourceError(
-            f"{url}: HTTP {resp.status_code}", transient=resp.status_code >= 500
-        )
+            f"{url}: unreachable ({exc.__class__.__name__}: {exc})", transient=True
+        ) from exc
+    if resp.status_code >= 400:
+        raise SourceError(f"{url}: HTTP {resp.status_code}", transient=resp.status_code >= 500)
     buf = io.BytesIO(resp.content)
     return _read_csv(buf, csv, url) if fmt == "csv" else _read_parquet(buf, url)
 
@@ -172,7 +172,10 @@ def read_source(source: SourceConfig, root: Path) -> pd.DataFrame:
         raise SourceError(f"{describe_source(source)}: the batch is empty (0 rows)")
     log.info(
         "read %s rows x %s columns from %s in %.2fs",
-        f"{len(frame):,}", frame.shape[1], describe_source(source), time.perf_counter() - started,
+        f"{len(frame):,}",
+        frame.shape[1],
+        describe_source(source),
+        time.perf_counter() - started,
     )
     return frame
 
@@ -245,7 +248,7 @@ def conform(frame: pd.DataFrame, schema: SchemaConfig, clean: CleanConfig) -> pd
     """
     out = frame.copy(deep=False)
     if clean.strip_whitespace:
-        for name in out.columns[out.dtypes == object]:
+        for name in out.columns[[pd.api.types.is_object_dtype(t) for t in out.dtypes]]:
             col = out[name]
             stripped = col.str.strip() if pd.api.types.infer_dtype(col) in _TEXT else None
             if stripped is not None:
@@ -255,7 +258,9 @@ def conform(frame: pd.DataFrame, schema: SchemaConfig, clean: CleanConfig) -> pd
             out[name] = out[name].where(out[name].isna(), out[name].astype(str).str.rstrip(chars))
     extra = [c for c in out.columns if c not in schema.columns]
     if extra:
-        log.warning("dropping %d column(s) not declared in data.schema.columns: %s", len(extra), extra)
+        log.warning(
+            "dropping %d column(s) not declared in data.schema.columns: %s", len(extra), extra
+        )
         out = out.drop(columns=extra)
     for name, kind in schema.columns.items():
         if name in out.columns:
@@ -334,8 +339,11 @@ def write_snapshot(
     )
     write_json(current_pointer, {**snap.to_dict(), "path": rel})
     log.info(
-        "snapshot %s (%s rows)%s%s", final.name, f"{len(frame):,}",
-        "" if existed else " written", ", versioned with DVC" if tracked else "",
+        "snapshot %s (%s rows)%s%s",
+        final.name,
+        f"{len(frame):,}",
+        "" if existed else " written",
+        ", versioned with DVC" if tracked else "",
     )
     return snap
 
@@ -356,5 +364,7 @@ def load_snapshot_pointer(current_pointer: Path) -> Snapshot:
 def read_snapshot(snapshot: Snapshot) -> pd.DataFrame:
     path = Path(snapshot.path)
     if not path.is_file():
-        raise SourceError(f"{path}: snapshot {snapshot.version} is not in the workspace (dvc pull?)")
+        raise SourceError(
+            f"{path}: snapshot {snapshot.version} is not in the workspace (dvc pull?)"
+        )
     return pd.read_parquet(path)

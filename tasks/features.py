@@ -73,7 +73,11 @@ def resolve_split_method(cfg: SplitConfig, schema: SchemaConfig) -> str:
 def split(frame: pd.DataFrame, schema: SchemaConfig, cfg: SplitConfig, seed: int) -> Splits:
     """Train/validation/test split: by time when a time column is declared, else stratified."""
     method = resolve_split_method(cfg, schema)
-    keep = [c for c in [schema.id_column, schema.time_column, *schema.feature_columns, schema.target] if c]
+    keep = [
+        c
+        for c in [schema.id_column, schema.time_column, *schema.feature_columns, schema.target]
+        if c
+    ]
     keep = list(dict.fromkeys(c for c in keep if c in frame.columns))
     data = frame[keep]
     n = len(data)
@@ -83,7 +87,9 @@ def split(frame: pd.DataFrame, schema: SchemaConfig, cfg: SplitConfig, seed: int
         raise DataValidationError("split", [f"{n} rows are too few to split into train/val/test"])
     if method == "time":
         if not schema.time_column:
-            raise DataValidationError("split", ["features.split.method is 'time' but no time_column"])
+            raise DataValidationError(
+                "split", ["features.split.method is 'time' but no time_column"]
+            )
         ordered = data.sort_values(schema.time_column, kind="stable")
         train = ordered.iloc[: n - n_val - n_test]
         val = ordered.iloc[n - n_val - n_test : n - n_test]
@@ -92,7 +98,9 @@ def split(frame: pd.DataFrame, schema: SchemaConfig, cfg: SplitConfig, seed: int
         strat = data[schema.target] if method == "stratified" else None
         rest, test = train_test_split(data, test_size=n_test, random_state=seed, stratify=strat)
         strat_rest = rest[schema.target] if method == "stratified" else None
-        train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
+        train, val = train_test_split(
+            rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest
+        )
     return Splits(
         train=train.reset_index(drop=True),
         val=val.reset_index(drop=True),
@@ -108,7 +116,9 @@ def build_transformer(schema: SchemaConfig, cfg: FeaturesConfig) -> ColumnTransf
     categorical = schema.features_of("categorical")
     boolean = schema.features_of("boolean")
     datetime = schema.features_of("datetime")
-    scaler = {"standard": StandardScaler(), "robust": RobustScaler(), "none": "passthrough"}[cfg.scale]
+    scaler = {"standard": StandardScaler(), "robust": RobustScaler(), "none": "passthrough"}[
+        cfg.scale
+    ]
     parts: list[tuple[str, Any, list[str]]] = []
     if numeric:
         parts.append(
@@ -188,14 +198,18 @@ def _categorical_as_object(frame: pd.DataFrame, columns: list[str]) -> pd.DataFr
 
 
 @task(name="fit-transformer")
-def fit_transformer(train: pd.DataFrame, schema: SchemaConfig, cfg: FeaturesConfig) -> ColumnTransformer:
+def fit_transformer(
+    train: pd.DataFrame, schema: SchemaConfig, cfg: FeaturesConfig
+) -> ColumnTransformer:
     """Fit the feature pipeline on the training split only."""
     transformer = build_transformer(schema, cfg)
     transformer.fit(_categorical_as_object(train, schema.features_of("categorical")))
     return transformer
 
 
-def transform(transformer: ColumnTransformer, frame: pd.DataFrame, schema: SchemaConfig) -> np.ndarray:
+def transform(
+    transformer: ColumnTransformer, frame: pd.DataFrame, schema: SchemaConfig
+) -> np.ndarray:
     """Apply a fitted transformer to raw rows; returns a float32 matrix."""
     out = transformer.transform(_categorical_as_object(frame, schema.features_of("categorical")))
     return np.asarray(out, dtype=np.float32)
@@ -230,7 +244,10 @@ def write_features(
     write_json(out_dir / "features.json", meta)
     log.info(
         "features for %s: %s, %d model inputs -> %s",
-        data_version[:12], splits.sizes(), len(features.output_features), out_dir,
+        data_version[:12],
+        splits.sizes(),
+        len(features.output_features),
+        out_dir,
     )
     return features
 

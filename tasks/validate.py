@@ -30,13 +30,31 @@ from loopml.versioning import dvc_move, find_repo_root, remove_quietly
 log = logging.getLogger(__name__)
 
 NUMERIC_TYPES = [
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "Int8", "Int16", "Int32", "Int64", "Float32", "Float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Float32",
+    "Float64",
 ]
 TYPE_LISTS: dict[str, list[str]] = {
     "numeric": NUMERIC_TYPES,
     "integer": NUMERIC_TYPES,
-    "boolean": ["bool", "object"],  # object: booleans with nulls; the domain check below pins values
+    "boolean": [
+        "bool",
+        "object",
+    ],  # object: booleans with nulls; the domain check below pins values
     "datetime": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
     "categorical": ["object", "str", "string", "category"],
 }
@@ -101,7 +119,11 @@ def _py(v: Any) -> Any:
 
 # --------------------------------------------------------------------------- building the suite
 def _expectation(kind: str, check: str, **kwargs: Any) -> dict[str, Any]:
-    return {"type": kind, "kwargs": {k: _py(v) for k, v in kwargs.items()}, "meta": {"check": check}}
+    return {
+        "type": kind,
+        "kwargs": {k: _py(v) for k, v in kwargs.items()},
+        "meta": {"check": check},
+    }
 
 
 def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig) -> dict[str, Any]:
@@ -112,7 +134,10 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
         exps.append(_expectation("expect_column_to_exist", "columns", column=col))
         exps.append(
             _expectation(
-                "expect_column_values_to_be_in_type_list", "types", column=col, type_list=TYPE_LISTS[kind]
+                "expect_column_values_to_be_in_type_list",
+                "types",
+                column=col,
+                type_list=TYPE_LISTS[kind],
             )
         )
         present = frame[col] if col in frame.columns else pd.Series(dtype=float)
@@ -143,28 +168,41 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
             check = "target" if col == schema.target else "ranges"
             exps.append(
                 _expectation(
-                    "expect_column_values_to_be_between", check, column=col,
-                    min_value=lo - pad, max_value=hi + pad, mostly=0.99,
+                    "expect_column_values_to_be_between",
+                    check,
+                    column=col,
+                    min_value=lo - pad,
+                    max_value=hi + pad,
+                    mostly=0.99,
                 )
             )
         if kind == "boolean":
             exps.append(
                 _expectation(
-                    "expect_column_values_to_be_in_set", "types", column=col, value_set=[False, True]
+                    "expect_column_values_to_be_in_set",
+                    "types",
+                    column=col,
+                    value_set=[False, True],
                 )
             )
         elif kind == "categorical" and col != schema.target:
             domain = sorted(map(_py, pd.unique(values)), key=str)
             if 0 < len(domain) <= cfg.domain_max_values:
                 exps.append(
-                    _expectation("expect_column_values_to_be_in_set", "domains", column=col, value_set=domain)
+                    _expectation(
+                        "expect_column_values_to_be_in_set", "domains", column=col, value_set=domain
+                    )
                 )
     if schema.id_column:
-        exps.append(_expectation("expect_column_values_to_be_unique", "unique_id", column=schema.id_column))
+        exps.append(
+            _expectation("expect_column_values_to_be_unique", "unique_id", column=schema.id_column)
+        )
     exps.append(
         _expectation(
-            "expect_table_row_count_to_be_between", "row_count",
-            min_value=cfg.min_rows, max_value=cfg.max_rows,
+            "expect_table_row_count_to_be_between",
+            "row_count",
+            min_value=cfg.min_rows,
+            max_value=cfg.max_rows,
         )
     )
     if schema.task == "classification" and schema.target in frame.columns:
@@ -172,8 +210,10 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
         classes = sorted(map(_py, shares.index), key=str)
         exps.append(
             _expectation(
-                "expect_column_distinct_values_to_be_in_set", "target",
-                column=schema.target, value_set=classes,
+                "expect_column_distinct_values_to_be_in_set",
+                "target",
+                column=schema.target,
+                value_set=classes,
             )
         )
         if len(shares) <= MAX_BALANCE_CLASSES:
@@ -183,14 +223,20 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
                 # Share of `cls` >= lo, and share of `cls` <= hi, both stated as GX `mostly`.
                 exps.append(
                     _expectation(
-                        "expect_column_values_to_be_in_set", "class_balance",
-                        column=schema.target, value_set=[_py(cls)], mostly=round(lo, 4),
+                        "expect_column_values_to_be_in_set",
+                        "class_balance",
+                        column=schema.target,
+                        value_set=[_py(cls)],
+                        mostly=round(lo, 4),
                     )
                 )
                 exps.append(
                     _expectation(
-                        "expect_column_values_to_not_be_in_set", "class_balance",
-                        column=schema.target, value_set=[_py(cls)], mostly=round(1.0 - hi, 4),
+                        "expect_column_values_to_not_be_in_set",
+                        "class_balance",
+                        column=schema.target,
+                        value_set=[_py(cls)],
+                        mostly=round(1.0 - hi, 4),
                     )
                 )
     return {
@@ -224,16 +270,30 @@ def load_or_create_suite(
         )
     suite = profile_suite(frame, schema, cfg)
     write_json(suite_path, suite)
-    log.info("profiled a new expectation suite with %d expectations: %s", len(suite["expectations"]), suite_path)
+    log.info(
+        "profiled a new expectation suite with %d expectations: %s",
+        len(suite["expectations"]),
+        suite_path,
+    )
     return suite
 
 
 # --------------------------------------------------------------------------- running GX
+def _exception_message(info: dict[str, Any]) -> str | None:
+    """GX reports exceptions flat, or keyed by the metric that raised them."""
+    candidates = [info, *(v for v in info.values() if isinstance(v, dict))]
+    for item in candidates:
+        message = item.get("exception_message")
+        if message and (item.get("raised_exception", True)):
+            lines = str(message).strip().splitlines()
+            return lines[-1] if lines else "exception"
+    return None
+
+
 def _observed(res: dict[str, Any]) -> str:
-    exc = res.get("exception_info") or {}
-    if exc.get("raised_exception"):
-        msg = str(exc.get("exception_message", "")).strip().splitlines()
-        return f"error: {msg[0] if msg else 'exception'}"
+    message = _exception_message(res.get("exception_info") or {})
+    if message:
+        return f"error: {message}"
     result = res.get("result") or {}
     if "observed_value" in result:
         return _short(result["observed_value"])
@@ -243,7 +303,8 @@ def _observed(res: dict[str, Any]) -> str:
             if v not in examples:
                 examples.append(v)
         ex = f", e.g. {_short(examples, 5)}" if examples else ""
-        return f"{result['unexpected_percent']:.2f}% unexpected ({result.get('unexpected_count')} rows){ex}"
+        pct, count = result["unexpected_percent"], result.get("unexpected_count")
+        return f"{pct:.2f}% unexpected ({count} rows){ex}"
     return "failed"
 
 
@@ -265,7 +326,7 @@ def _gx_suite(suite: dict[str, Any], cfg: ValidateConfig) -> tuple[Any, int]:
             meta={**(exp.get("meta") or {}), "check": check, "level": level},
             severity=_GX_SEVERITY[level],
         )
-        gx_suite.add_expectation_configuration(conf)
+        gx_suite.add_expectation(conf.to_domain_obj())
         count += 1
     return gx_suite, count
 
@@ -303,14 +364,18 @@ def run_validation(
     gx_suite, count = _gx_suite(suite, cfg)
     gx_suite = context.suites.add(gx_suite)
     source = context.data_sources.add_pandas("snapshot")
-    batch_def = source.add_dataframe_asset(snapshot_version).add_batch_definition_whole_dataframe("all")
+    batch_def = source.add_dataframe_asset(snapshot_version).add_batch_definition_whole_dataframe(
+        "all"
+    )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="loopml", data=batch_def, suite=gx_suite)
     )
     actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
-            name="loopml", validation_definitions=[definition], actions=actions,
+            name="loopml",
+            validation_definitions=[definition],
+            actions=actions,
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
         )
     )
@@ -332,7 +397,9 @@ def run_validation(
             expectation=conf["type"],
             column=column,
             expected=kwargs,
-            observed=_observed(res),
+            observed="column is absent"
+            if conf["type"] == "expect_column_to_exist"
+            else _observed(res),
         )
         (blocking if finding.severity == "blocking" else warnings).append(finding)
     report = ValidationReport(
@@ -346,7 +413,11 @@ def run_validation(
     )
     log.info(
         "validated %s rows against %d expectations in %.2fs: %d blocking failure(s), %d warning(s)",
-        f"{len(frame):,}", count, report.seconds, len(blocking), len(warnings),
+        f"{len(frame):,}",
+        count,
+        report.seconds,
+        len(blocking),
+        len(warnings),
     )
     for f in warnings:
         log.warning("validation warning: %s", f.message())

@@ -1,0 +1,116 @@
+"""Shared fixtures: real DVC repositories in temporary git folders, real Prefect (test harness)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from loopml.runtime import configure_environment
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared" / "datasets"
+BASE_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_environment()
+
+
+def needs_shared(*parts: str) -> Any:
+    path = SHARED.joinpath(*parts)
+    return pytest.mark.skipif(
+        not path.exists(), reason=f"real dataset not available: {path} (../shared is absent)"
+    )
+
+
+def _git(args: list[str], cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_dvc_repo(path: Path) -> Path:
+    """A real git + DVC repository with a local folder remote, as `loopml init` makes it."""
+    from loopml.project import init_project
+
+    path.mkdir(parents=True, exist_ok=True)
+    _git(["init", "-q"], path)
+    _git(["config", "user.email", "test@loopml.local"], path)
+    _git(["config", "user.name", "loopml tests"], path)
+    init_project(path)
+    return path
+
+
+@pytest.fixture
+def dvc_repo(tmp_path: Path) -> Path:
+    return make_dvc_repo(tmp_path / "project")
+
+
+def small_params(**overrides: Any) -> dict[str, Any]:
+    """The shipped params.yaml with a small generator batch, updated by nested overrides."""
+    from loopml.config import deep_merge
+
+    base = deep_merge(BASE_PARAMS, {"data": {"source": {"generator": {"n_rows": 3000}}}})
+    base = deep_merge(base, {"paths": {"suite": "gx/suite.json"}, "validate": {"data_docs": False}})
+    return deep_merge(base, overrides)
+
+
+@pytest.fixture
+def write_params(dvc_repo: Path) -> Callable[..., Path]:
+    """Write a params.yaml into the temporary DVC project; returns its path."""
+
+    def _write(raw: dict[str, Any] | None = None, **overrides: Any) -> Path:
+        data = raw if raw is not None else small_params(**overrides)
+        path = dvc_repo / "params.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A real Prefect API on a temporary SQLite database, for the whole session."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def churn_frame() -> Any:
+    from loopml.datagen import generate_churn
+
+    return generate_churn(3000, seed=7)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loopml.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def copy_dataset(tmp_path: Path) -> Callable[[str], Path]:
+    def _copy(*parts: str) -> Path:
+        src = SHARED.joinpath(*parts)
+        dst = tmp_path / "shared_copy" / src.name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+        return dst
+
+    return _copy

@@ -1,0 +1,95 @@
+"""The training flow under a real Prefect API (test harness), with real DVC and GX."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.training import training
+from loopml.datagen import generate_churn
+from loopml.exceptions import DataValidationError
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _snapshot_files(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / "data" / "snapshots").glob("*.parquet"))
+
+
+def test_bundled_data_to_versioned_validated_features(
+    dvc_repo: Path, write_params: Callable[..., Path]
+) -> None:
+    params = write_params()
+    first = training(params_path=str(params))
+
+    version = first.data_version
+    snapshot = dvc_repo / "data" / "snapshots" / f"{version}.parquet"
+    assert snapshot.is_file() and (snapshot.parent / f"{snapshot.name}.dvc").is_file()
+    assert (
+        dvc_repo / ".dvcstore" / "files" / "md5" / version[:2] / version[2:]
+    ).is_file()  # pushed
+    assert (dvc_repo / "gx" / "suite.json").is_file()
+    summary = json.loads((dvc_repo / "data" / "validation" / "summary.json").read_text())
+    assert summary == {**summary, "snapshot": version, "success": True, "blocking": []}
+    features = dvc_repo / "data" / "features"
+    for name in (
+        "train.parquet",
+        "val.parquet",
+        "test.parquet",
+        "transformer.joblib",
+        "features.json",
+    ):
+        assert (features / name).is_file(), name
+    assert first.sizes == {"train": 2100, "val": 450, "test": 450}
+
+    # Same data: same DVC hash, no new snapshot.
+    second = training(params_path=str(params))
+    assert second.data_version == version
+    assert _snapshot_files(dvc_repo) == [f"{version}.parquet"]
+
+    # Different data: a new version beside the old one.
+    third = training(
+        params_path=str(params), overrides={"data": {"source": {"generator": {"seed": 99}}}}
+    )
+    assert third.data_version != version
+    assert _snapshot_files(dvc_repo) == sorted(
+        [f"{version}.parquet", f"{third.data_version}.parquet"]
+    )
+
+
+def test_corrupted_batch_stops_at_validate(
+    dvc_repo: Path, write_params: Callable[..., Path]
+) -> None:
+    params = write_params()
+    training(params_path=str(params))  # the first good batch profiles the suite
+    features = dvc_repo / "data" / "features"
+    for f in features.iterdir():
+        f.unlink()
+    features.rmdir()
+
+    bad = generate_churn(3000, seed=5, id_start=50_000)
+    bad.loc[np.random.default_rng(0).random(len(bad)) < 0.4, "monthly_charges"] = np.nan
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[bad.index[:10], "age"] = "unknown"
+    bad.loc[bad.index[:20], "customer_id"] = 50_000
+    bad_file = dvc_repo / "incoming.csv"
+    bad.to_csv(bad_file, index=False)
+
+    with pytest.raises(DataValidationError) as info:
+        training(
+            params_path=str(params),
+            overrides={"data": {"source": {"kind": "file", "file": {"path": str(bad_file)}}}},
+        )
+    message = str(info.value)
+    for expected in ("monthly_charges", "[nulls]", "[types] column 'age'", "[unique_id]"):
+        assert expected in message, expected
+    assert len(info.value.failures) >= 3
+    quarantined = Path(info.value.quarantined_to)
+    assert quarantined.is_file() and quarantined.parent == dvc_repo / "data" / "quarantine"
+    assert (quarantined.parent / f"{quarantined.name}.dvc").is_file()
+    assert not (dvc_repo / "data" / "snapshots" / quarantined.name).exists()
+    assert not features.exists()  # no features from bad data
