@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from loopml.exceptions import LoopmlError
 
@@ -78,17 +77,14 @@ def run(
     except LoopmlError as exc:
         _fail(exc)
         return
-    table = Table(title=f"training flow finished in {time.perf_counter() - started:.1f}s")
-    table.add_column("item")
-    table.add_column("value")
-    table.add_row("data version", result.data_version)
-    table.add_row("split", f"{result.split_method}: {result.sizes}")
-    table.add_row(
-        "model inputs",
-        f"{len(result.input_columns)} columns -> {len(result.output_features)} features",
+    from rich.markdown import Markdown
+
+    out = Console()
+    out.print(Markdown(result.markdown))
+    out.print(
+        f"\nfinished in {time.perf_counter() - started:.1f}s; "
+        f"MLflow UI: `make ui`, then {result.parent_run_url}"
     )
-    table.add_row("features", result.directory)
-    Console().print(table)
 
 
 def _stage(name: str, params: Path, set_: list[str] | None, verbose: bool) -> Any:

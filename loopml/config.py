@@ -46,6 +46,7 @@ class PathsConfig(_Model):
     features: Path = Path("data/features")
     suite: Path = Path("gx/suite.json")
     reports: Path = Path("reports")
+    locks: Path = Path(".loopml/locks")
 
 
 class TrackingConfig(_Model):
@@ -54,6 +55,7 @@ class TrackingConfig(_Model):
     )
     artifact_location: str = "mlartifacts"
     experiment: str = "loopml"
+    ui_url: str = Field("http://127.0.0.1:5000", description="Where links to runs point.")
 
 
 # --------------------------------------------------------------------------- data
@@ -240,22 +242,103 @@ class FeaturesConfig(_Model):
         return v
 
 
-# --------------------------------------------------------------------------- later stages
-class TrainConfig(_Model):
-    """Filled by the training issue; accepted empty here so the section exists from the start."""
+# --------------------------------------------------------------------------- train
+CandidateKind = Literal["dummy", "linear", "hist_gradient_boosting", "lightning"]
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+
+class SearchConfig(_Model):
+    """Optional hyperparameter search for one candidate; every trial is a nested MLflow run."""
+
+    method: Literal["grid", "random"] = "random"
+    n_trials: int = Field(4, ge=1, le=200, description="Trials drawn when method is random.")
+    space: dict[str, list[Any]] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [k for k, vals in v.items() if not vals]
+        if empty:
+            raise ValueError(f"no values to search for {empty}")
+        return v
+
+
+class CandidateConfig(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: CandidateKind
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+    enabled: bool = True
+
+
+class LightningConfig(_Model):
+    """Trainer settings of the Lightning candidate. GPU settings apply only where CUDA is found."""
+
+    hidden_sizes: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [128, 64])
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    batch_norm: bool = True
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    batch_size: int = Field(512, gt=0)
+    max_epochs: int = Field(30, gt=0)
+    patience: int = Field(4, gt=0, description="Early stopping on the validation loss.")
+    scheduler_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    scheduler_patience: int = Field(2, ge=0)
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = "auto"
+    precision_cpu: str = "32-true"
+    precision_gpu: str = "bf16-mixed"
+    pin_memory: bool | Literal["auto"] = "auto"
+    num_workers: int = Field(0, ge=0)
+    deterministic: bool = True
+
+
+class TrainConfig(_Model):
+    candidates: list[CandidateConfig] = Field(min_length=1)
+    lightning: LightningConfig = LightningConfig()
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, v: list[CandidateConfig]) -> list[CandidateConfig]:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"candidate names must be unique, repeated: {dupes}")
+        if not any(c.enabled for c in v):
+            raise ValueError("at least one candidate must be enabled")
+        return v
+
+
+# --------------------------------------------------------------------------- evaluate
+LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+CLASSIFICATION_METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"}
+REGRESSION_METRICS = {"rmse", "mae", "r2"}
 
 
 class EvaluateConfig(_Model):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    primary_metric: str | None = Field(
+        None, description="Selects and promotes models; default roc_auc (classification), rmse."
+    )
+    bootstrap_resamples: int = Field(200, ge=10, le=10_000)
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    permutation_repeats: int = Field(3, ge=1)
+    permutation_max_rows: int = Field(2000, ge=100)
+    worst_errors: int = Field(20, ge=1)
+    plots: bool = True
 
 
 class PromoteConfig(_Model):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_name: str = Field("loopml-model", min_length=1)
+    floors: dict[str, float] = Field(
+        default_factory=dict, description="Absolute floors (ceilings for lower-is-better metrics)."
+    )
+    min_improvement: float = Field(0.0, ge=0.0, description="Margin over the champion.")
+    beyond_champion_ci: bool = False
+    servability_rows: int = Field(50, ge=1)
 
 
 class MonitorConfig(_Model):
+    """Filled by the closed-loop issue; accepted empty so the section exists from the start."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
@@ -267,7 +350,7 @@ class Params(_Model):
     data: DataConfig
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     features: FeaturesConfig = FeaturesConfig()
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
     monitor: MonitorConfig = MonitorConfig()
@@ -276,6 +359,30 @@ class Params(_Model):
     root: Path = Field(default=Path("."), exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> Params:
+        allowed = (
+            CLASSIFICATION_METRICS
+            if self.data.schema_.task == "classification"
+            else REGRESSION_METRICS
+        )
+        problems = []
+        metric = self.evaluate.primary_metric
+        if metric is not None and metric not in allowed:
+            problems.append(f"evaluate.primary_metric '{metric}' is not one of {sorted(allowed)}")
+        for name in self.promote.floors:
+            if name not in allowed:
+                problems.append(f"promote.floors key '{name}' is not one of {sorted(allowed)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        if self.evaluate.primary_metric:
+            return self.evaluate.primary_metric
+        return "roc_auc" if self.data.schema_.task == "classification" else "rmse"
 
     def path(self, key: str) -> Path:
         """Absolute path of ``paths.<key>``."""

@@ -33,6 +33,7 @@ def configure_environment(project_root: Path | None = None) -> None:
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     if project_root is not None:
         os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))
 

@@ -58,6 +58,17 @@ def small_params(**overrides: Any) -> dict[str, Any]:
 
     base = deep_merge(BASE_PARAMS, {"data": {"source": {"generator": {"n_rows": 3000}}}})
     base = deep_merge(base, {"paths": {"suite": "gx/suite.json"}, "validate": {"data_docs": False}})
+    base = deep_merge(
+        base,
+        {
+            "train": {"lightning": {"max_epochs": 3, "hidden_sizes": [32]}},
+            "evaluate": {
+                "bootstrap_resamples": 50,
+                "permutation_repeats": 1,
+                "permutation_max_rows": 300,
+            },
+        },
+    )
     return deep_merge(base, overrides)
 
 
@@ -72,6 +83,13 @@ def write_params(dvc_repo: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test uses the store its params.yaml names (inside its temporary project)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def _example_in(repo: Path, name: str, source_path: Path, **overrides: object) -
 @needs_shared("adult")
 def test_adult_runs_through_validate_and_features(dvc_repo: Path) -> None:
     params = _example_in(dvc_repo, "adult", SHARED / "adult")
-    fs = training(params_path=str(params))
+    fs = training(params_path=str(params)).features
     assert sum(fs.sizes.values()) == 48_842
     assert fs.split_method == "stratified"
     train = pd.read_parquet(Path(fs.directory) / "train.parquet")
@@ -44,7 +44,7 @@ def test_adult_runs_through_validate_and_features(dvc_repo: Path) -> None:
 @needs_shared("bike_sharing", "hour.csv")
 def test_bike_sharing_runs_through_validate_and_features(dvc_repo: Path) -> None:
     params = _example_in(dvc_repo, "bike_sharing", SHARED / "bike_sharing" / "hour.csv")
-    fs = training(params_path=str(params))
+    fs = training(params_path=str(params)).features
     assert fs.task == "regression" and fs.split_method == "time"
     assert "casual" not in fs.input_columns and "registered" not in fs.input_columns
     test = pd.read_parquet(Path(fs.directory) / "test.parquet")

@@ -24,7 +24,7 @@ def test_bundled_data_to_versioned_validated_features(
     dvc_repo: Path, write_params: Callable[..., Path]
 ) -> None:
     params = write_params()
-    first = training(params_path=str(params))
+    first = training(params_path=str(params)).features
 
     version = first.data_version
     snapshot = dvc_repo / "data" / "snapshots" / f"{version}.parquet"
@@ -47,14 +47,14 @@ def test_bundled_data_to_versioned_validated_features(
     assert first.sizes == {"train": 2100, "val": 450, "test": 450}
 
     # Same data: same DVC hash, no new snapshot.
-    second = training(params_path=str(params))
+    second = training(params_path=str(params)).features
     assert second.data_version == version
     assert _snapshot_files(dvc_repo) == [f"{version}.parquet"]
 
     # Different data: a new version beside the old one.
     third = training(
         params_path=str(params), overrides={"data": {"source": {"generator": {"seed": 99}}}}
-    )
+    ).features
     assert third.data_version != version
     assert _snapshot_files(dvc_repo) == sorted(
         [f"{version}.parquet", f"{third.data_version}.parquet"]

@@ -1,0 +1,85 @@
+"""The served model: the fitted feature transformer and the estimator as one MLflow pyfunc.
+
+It takes raw rows (the columns of ``data.schema``, missing values and unseen categories
+allowed) and returns a frame with ``prediction`` (and class probabilities for classifiers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from loopml.schema import conform_frame
+
+
+class LoopmlModel(mlflow.pyfunc.PythonModel):
+    def __init__(
+        self,
+        transformer: Any,
+        predictor: Any,
+        task: str,
+        input_kinds: dict[str, str],
+        classes: list[Any] | None = None,
+    ) -> None:
+        self.transformer = transformer
+        self.predictor = predictor
+        self.task = task
+        self.input_kinds = dict(input_kinds)
+        self.classes = list(classes) if classes is not None else None
+
+    def features(self, frame: pd.DataFrame) -> np.ndarray:
+        rows = conform_frame(frame, self.input_kinds)
+        for col, kind in self.input_kinds.items():
+            if col not in rows.columns:
+                rows[col] = np.nan
+            elif kind == "categorical":
+                rows[col] = rows[col].astype(object).where(rows[col].notna(), None)
+        return np.asarray(
+            self.transformer.transform(rows[list(self.input_kinds)]), dtype=np.float32
+        )
+
+    def predict_output(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities (classification) or predictions (regression) for raw rows."""
+        x = self.features(frame)
+        if self.task == "classification":
+            return self.predictor.predict_proba(x)
+        return np.asarray(self.predictor.predict(x), dtype=float)
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        output = self.predict_output(frame)
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": output})
+        assert self.classes is not None
+        labels = np.asarray(self.classes, dtype=object)[output.argmax(axis=1)]
+        out = pd.DataFrame({"prediction": labels})
+        if len(self.classes) == 2:
+            out["probability"] = output[:, 1]
+        else:
+            for i, cls in enumerate(self.classes):
+                out[f"probability_{cls}"] = output[:, i]
+        return out
+
+
+def signature_example(
+    frame: pd.DataFrame, input_kinds: dict[str, str], rows: int = 5
+) -> pd.DataFrame:
+    """Raw rows typed for the model signature.
+
+    Numeric columns are doubles (missing values allowed). Integer columns stay integers (MLflow
+    refuses int64 input for a double column) unless ``frame`` shows them with missing values.
+    """
+    out = frame[list(input_kinds)].head(rows).copy()
+    for col, kind in input_kinds.items():
+        if kind == "numeric" or (kind == "integer" and frame[col].isna().any()):
+            out[col] = out[col].astype("float64")
+        elif kind == "integer":
+            out[col] = out[col].astype("int64")
+        elif kind == "categorical":
+            out[col] = out[col].astype(object)
+    return out

@@ -1,0 +1,104 @@
+"""Column kinds: turning raw values (CSV text, SQL rows, JSON requests) into declared kinds.
+
+Shared by ``collect`` and by the served model, so training and serving read rows the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_TEXT = {"string", "mixed", "mixed-integer"}
+
+
+def _bool_or_object(mapped: pd.Series) -> pd.Series:
+    """numpy bool without nulls; object (True/False/None) with them: GX checks both reliably."""
+    if mapped.isna().any():
+        return mapped.astype(object).where(mapped.notna(), None)
+    return mapped.astype(bool)
+
+
+def _to_bool(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(col):
+        return _bool_or_object(col)
+    if pd.api.types.is_numeric_dtype(col):
+        vals = set(pd.unique(col.dropna()))
+        return _bool_or_object(col.map({1: True, 0: False})) if vals <= {0, 1} else col
+    lowered = col.astype("string").str.strip().str.lower()
+    known = lowered.isin(_TRUE | _FALSE) | lowered.isna()
+    if not known.all():
+        return col.astype("string").astype(object)
+    return _bool_or_object(lowered.map(lambda v: v in _TRUE if isinstance(v, str) else None))
+
+
+def _to_numeric(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
+    if pd.api.types.is_numeric_dtype(col):
+        return col
+    try:
+        return pd.to_numeric(col)
+    except (ValueError, TypeError):
+        # Leave it as text: the GX type expectation names the column and fails the batch.
+        return col.astype("string").astype(object)
+
+
+def _to_datetime(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col.dt.tz_localize(None) if getattr(col.dt, "tz", None) is not None else col
+    try:
+        out = pd.to_datetime(col, format="mixed")
+    except (ValueError, TypeError):
+        return col.astype("string").astype(object)
+    return out.dt.tz_localize(None) if getattr(out.dt, "tz", None) is not None else out
+
+
+def _to_categorical(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_object_dtype(col) and pd.api.types.infer_dtype(col) == "string":
+        return col
+    out = col.astype("string").astype(object)
+    return out.where(col.notna(), None)
+
+
+_CONVERTERS = {
+    "numeric": _to_numeric,
+    "integer": _to_numeric,
+    "boolean": _to_bool,
+    "datetime": _to_datetime,
+    "categorical": _to_categorical,
+}
+
+
+def conform_frame(
+    frame: pd.DataFrame,
+    columns: Mapping[str, str],
+    strip_whitespace: bool = True,
+    rstrip: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Keep the declared ``columns`` and convert each to its kind where its values allow it."""
+    out = frame.copy(deep=False)
+    if strip_whitespace:
+        for name in out.columns[[pd.api.types.is_object_dtype(t) for t in out.dtypes]]:
+            col = out[name]
+            stripped = col.str.strip() if pd.api.types.infer_dtype(col) in _TEXT else None
+            if stripped is not None:
+                out[name] = stripped.where(stripped.notna(), col)
+    for name, chars in (rstrip or {}).items():
+        if name in out.columns:
+            out[name] = out[name].where(out[name].isna(), out[name].astype(str).str.rstrip(chars))
+    extra = [c for c in out.columns if c not in columns]
+    if extra:
+        log.warning(
+            "dropping %d column(s) not declared in data.schema.columns: %s", len(extra), extra
+        )
+        out = out.drop(columns=extra)
+    for name, kind in columns.items():
+        if name in out.columns:
+            out[name] = _CONVERTERS[kind](out[name])
+    return out

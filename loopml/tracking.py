@@ -1,0 +1,118 @@
+"""MLflow set-up: where the store is, which experiment, links into the UI.
+
+The default is an embedded store (SQLite + a local artifact folder inside the project); any
+tracking URI (an MLflow server) can be set in ``tracking.uri`` or ``MLFLOW_TRACKING_URI``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loopml.config import Params
+
+
+def _resolve_sqlite(uri: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str((root / uri[len(prefix) :]).resolve())
+    return uri
+
+
+def tracking_uri(params: Params) -> str:
+    return _resolve_sqlite(
+        os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.uri, params.root
+    )
+
+
+def registry_uri(params: Params) -> str:
+    return _resolve_sqlite(
+        os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri(params), params.root
+    )
+
+
+def artifact_location(params: Params) -> str:
+    loc = params.tracking.artifact_location
+    if "://" in loc:
+        return loc
+    return params.resolve(loc).resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class Tracking:
+    uri: str
+    registry: str
+    experiment_id: str
+    experiment: str
+    ui_url: str
+
+    def client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.registry)
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def model_url(self, name: str, version: str | int) -> str:
+        return f"{self.ui_url}/#/models/{name}/versions/{version}"
+
+
+def setup_tracking(params: Params, experiment: str | None = None) -> Tracking:
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    import mlflow
+
+    uri, reg = tracking_uri(params), registry_uri(params)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(reg)
+    name = experiment or params.tracking.experiment
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=reg)
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            exp_id = client.create_experiment(name, artifact_location=artifact_location(params))
+        except Exception:  # created by a concurrent run in the meantime
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            exp_id = found.experiment_id
+    else:
+        exp_id = exp.experiment_id
+    return Tracking(
+        uri=uri, registry=reg, experiment_id=exp_id, experiment=name, ui_url=params.tracking.ui_url
+    )
+
+
+def git_commit(root: Path) -> str:
+    """The current commit (with ``-dirty`` when the work tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def flatten(prefix: str, value: Any, out: dict[str, str] | None = None) -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (MLflow params are flat strings)."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            flatten(f"{prefix}.{i}", v, out)
+    else:
+        out[prefix] = str(value)[:6000]
+    return out

@@ -1,0 +1,267 @@
+"""evaluate: test-split metrics, bootstrap intervals, plots, permutation importance, worst errors.
+
+Also writes the DVC metrics and plots files (``paths.reports``) so ``dvc metrics show`` and
+``dvc plots show`` work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from loopml.config import LOWER_IS_BETTER, EvaluateConfig
+from loopml.io import write_json
+from loopml.metrics import bootstrap_interval, classification_metrics, regression_metrics
+from loopml.models import FitResult
+from loopml.pyfunc import LoopmlModel
+from tasks.train import ModelData, build_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    candidate: str
+    primary: str
+    metrics: dict[str, float]
+    ci: tuple[float, float]
+    val_score: float
+    importance: pd.DataFrame
+    worst: pd.DataFrame
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def test_score(self) -> float:
+        return self.metrics.get(self.primary, float("nan"))
+
+    def write_artifacts(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(
+            folder / "metrics.json",
+            {"metrics": self.metrics, "ci": list(self.ci), "primary": self.primary},
+        )
+        self.importance.to_csv(folder / "permutation_importance.csv", index=False)
+        self.worst.to_csv(folder / "worst_errors.csv", index=False)
+        for name, frame in self.curves.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        for name, png in self.figures.items():
+            (folder / f"{name}.png").write_bytes(png)
+
+
+def _score(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    return (
+        classification_metrics(y, output)
+        if task == "classification"
+        else regression_metrics(y, output)
+    )
+
+
+def permutation_importance(
+    model: LoopmlModel,
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    task: str,
+    metric: str,
+    repeats: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Drop of ``metric`` when one raw input column is shuffled (positive = the model uses it)."""
+    rng = np.random.default_rng(seed)
+    base = _score(task, y, model.predict_output(rows)).get(metric, np.nan)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    records = []
+    for col in model.input_kinds:
+        drops = []
+        for _ in range(repeats):
+            shuffled = rows.copy()
+            shuffled[col] = rng.permutation(shuffled[col].to_numpy())
+            value = _score(task, y, model.predict_output(shuffled)).get(metric, np.nan)
+            drops.append(sign * (base - value))
+        records.append(
+            {"feature": col, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
+        )
+    return pd.DataFrame(records).sort_values("importance", ascending=False, ignore_index=True)
+
+
+def worst_errors(
+    rows: pd.DataFrame, y: np.ndarray, output: np.ndarray, task: str, classes: list | None, n: int
+) -> pd.DataFrame:
+    out = rows.copy()
+    if task == "classification":
+        assert classes is not None
+        p_true = output[np.arange(len(y)), y]
+        out["predicted"] = np.asarray(classes, dtype=object)[output.argmax(axis=1)]
+        out["p_true_class"] = p_true
+        out["error"] = 1.0 - p_true
+    else:
+        out["predicted"] = output
+        out["error"] = np.abs(output - y)
+    return out.sort_values("error", ascending=False).head(n).reset_index(drop=True)
+
+
+def _curves(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, pd.DataFrame]:
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+
+    if task == "regression":
+        return {"residuals": pd.DataFrame({"predicted": output, "residual": y - output})}
+    curves = {}
+    if output.shape[1] == 2 and len(np.unique(y)) == 2:
+        fpr, tpr, _ = roc_curve(y, output[:, 1])
+        precision, recall, _ = precision_recall_curve(y, output[:, 1])
+        prob_true, prob_pred = calibration_curve(y, output[:, 1], n_bins=10, strategy="quantile")
+        step = max(1, len(fpr) // 500)
+        curves["roc"] = pd.DataFrame({"fpr": fpr[::step], "tpr": tpr[::step]})
+        step = max(1, len(recall) // 500)
+        curves["pr"] = pd.DataFrame({"recall": recall[::step], "precision": precision[::step]})
+        curves["calibration"] = pd.DataFrame({"predicted": prob_pred, "observed": prob_true})
+    cm = confusion_matrix(y, output.argmax(axis=1), labels=np.arange(output.shape[1]))
+    curves["confusion"] = pd.DataFrame(
+        [
+            {"actual": i, "predicted": j, "count": int(cm[i, j])}
+            for i in range(len(cm))
+            for j in range(len(cm))
+        ]
+    )
+    return curves
+
+
+def _figures(
+    curves: dict[str, pd.DataFrame], importance: pd.DataFrame, classes: list | None, title: str
+) -> dict[str, bytes]:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    def png(fig: Any) -> bytes:
+        buf = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        return buf.getvalue()
+
+    figs: dict[str, bytes] = {}
+    if "roc" in curves:
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"])
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC: {title}")
+        figs["roc_curve"] = png(fig)
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot(curves["pr"]["recall"], curves["pr"]["precision"])
+        ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall: {title}")
+        figs["pr_curve"] = png(fig)
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot(curves["calibration"]["predicted"], curves["calibration"]["observed"], "o-")
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set(
+            xlabel="predicted probability",
+            ylabel="observed frequency",
+            title=f"Calibration: {title}",
+        )
+        figs["calibration_curve"] = png(fig)
+    if "confusion" in curves:
+        k = int(curves["confusion"]["actual"].max()) + 1
+        cm = curves["confusion"]["count"].to_numpy().reshape(k, k)
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.imshow(cm, cmap="Blues")
+        labels = [str(c) for c in (classes or range(k))]
+        ax.set_xticks(range(k), labels, rotation=45)
+        ax.set_yticks(range(k), labels)
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center")
+        ax.set(xlabel="predicted", ylabel="actual", title=f"Confusion matrix: {title}")
+        figs["confusion_matrix"] = png(fig)
+    if "residuals" in curves:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        sample = curves["residuals"].sample(min(5000, len(curves["residuals"])), random_state=0)
+        ax.scatter(sample["predicted"], sample["residual"], s=4, alpha=0.4)
+        ax.axhline(0, color="grey", linestyle="--")
+        ax.set(xlabel="predicted", ylabel="actual - predicted", title=f"Residuals: {title}")
+        figs["residuals"] = png(fig)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = importance.head(15).iloc[::-1]
+    ax.barh(top["feature"], top["importance"], xerr=top["std"])
+    ax.set(xlabel="metric drop when shuffled", title=f"Permutation importance: {title}")
+    figs["permutation_importance"] = png(fig)
+    return figs
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(
+    fit: FitResult, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
+) -> Evaluation:
+    """Score a candidate on the held-out test split, from raw rows, as it will be served."""
+    model = build_model(fit, data)
+    name, val_score = fit.name, fit.val_score
+    rows = data.test_rows[list(data.input_kinds)]
+    output = model.predict_output(rows)
+    metrics = _score(data.task, data.y_test, output)
+    ci = bootstrap_interval(
+        metric, data.task, data.y_test, output, cfg.bootstrap_resamples, cfg.confidence, seed
+    )
+    sample = rows.sample(min(cfg.permutation_max_rows, len(rows)), random_state=seed)
+    y_sample = data.y_test[rows.index.get_indexer(sample.index)]
+    importance = permutation_importance(
+        model, sample, y_sample, data.task, metric, cfg.permutation_repeats, seed
+    )
+    worst = worst_errors(
+        data.test_rows, data.y_test, output, data.task, data.classes, cfg.worst_errors
+    )
+    curves = _curves(data.task, data.y_test, output)
+    figures = _figures(curves, importance, data.classes, name) if cfg.plots else {}
+    log.info(
+        "%s: test %s = %.4f (%.0f%% CI %.4f-%.4f)",
+        name,
+        metric,
+        metrics.get(metric, float("nan")),
+        cfg.confidence * 100,
+        ci[0],
+        ci[1],
+    )
+    return Evaluation(
+        candidate=name,
+        primary=metric,
+        metrics=metrics,
+        ci=ci,
+        val_score=val_score,
+        importance=importance,
+        worst=worst,
+        curves=curves,
+        figures=figures,
+    )
+
+
+@task(name="write-reports", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def write_reports(best: Evaluation, evaluations: list[Evaluation], reports_dir: Path) -> Path:
+    """DVC metrics (``metrics.json``) and plots (``plots/``) of the selected candidate."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "best": best.candidate,
+        "primary_metric": best.primary,
+        "test": best.metrics,
+        "test_ci": {"low": best.ci[0], "high": best.ci[1]},
+        "candidates": {
+            e.candidate: {"val": e.val_score, "test": e.metrics.get(e.primary)} for e in evaluations
+        },
+    }
+    write_json(reports_dir / "metrics.json", payload)
+    best.write_artifacts(reports_dir / "plots")
+    return reports_dir / "metrics.json"
+
+
+def load_metrics(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
