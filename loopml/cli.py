@@ -128,6 +128,82 @@ def features(
     console.print(f"features: {fs.sizes} -> {fs.directory}")
 
 
+@app.command()
+def train(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """DVC stage: fit every candidate on the current features (no MLflow logging)."""
+    summary = _stage("train", params, set_, verbose)
+    for entry in summary:
+        console.print(f"{entry['name']:<12} {entry['kind']:<24} val {entry['val']:.4f}")
+
+
+@app.command()
+def evaluate(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """DVC stage: evaluate the fitted candidates; write DVC metrics and plots."""
+    path = _stage("evaluate", params, set_, verbose)
+    console.print(f"metrics -> {path} (dvc metrics show; dvc plots show)")
+
+
+@app.command()
+def rollback(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
+    """Move the registered model's 'champion' alias back to 'previous'."""
+    _setup(params)
+    try:
+        p = _load(params, set_)
+        from loopml.tracking import setup_tracking
+        from tasks.promote import rollback as do_rollback
+
+        tracking = setup_tracking(p)
+        demoted, restored = do_rollback(tracking, p.promote.model_name)
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"{p.promote.model_name}: champion v{demoted} -> v{restored} "
+        f"({tracking.model_url(p.promote.model_name, restored)})",
+        markup=False,
+    )
+
+
+@app.command()
+def ui(
+    params: ParamsOpt = Path("params.yaml"),
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the store the flows use (the embedded SQLite store by default)."""
+    import subprocess
+
+    _setup(params)
+    p = _load(params, None)
+    from loopml.tracking import artifact_location, tracking_uri
+
+    uri = tracking_uri(p)
+    console.print(
+        f"MLflow UI on http://{host}:{port} (store: {uri}); Ctrl-C stops it", markup=False
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--default-artifact-root",
+        artifact_location(p),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    raise typer.Exit(subprocess.call(cmd))
+
+
 @app.command("params")
 def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Validate params.yaml (with overrides) and print the resolved configuration."""

@@ -44,6 +44,7 @@ class PathsConfig(_Model):
     current: Path = Path("data/current.json")
     validation: Path = Path("data/validation")
     features: Path = Path("data/features")
+    models: Path = Path("data/models")
     suite: Path = Path("gx/suite.json")
     reports: Path = Path("reports")
     locks: Path = Path(".loopml/locks")

@@ -80,3 +80,78 @@ def features(params: Params) -> FeatureSet:
         data_version=snapshot.version,
         schema=params.data.schema_,
     )
+
+
+def train(params: Params) -> list[dict[str, object]]:
+    """Fit every enabled candidate; save each as a pickled pyfunc model with its val score."""
+    import joblib
+
+    from loopml.io import write_atomic, write_json
+    from tasks.features import load_feature_set
+    from tasks.train import build_model, prepare_model_data, train_candidate
+
+    features = load_feature_set(params.path("features"))
+    data = prepare_model_data.fn(
+        features=features, schema=params.data.schema_, features_cfg=params.features
+    )
+    out = params.path("models")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for index, candidate in enumerate(params.train.candidates):
+        if not candidate.enabled:
+            continue
+        fit = train_candidate.fn(
+            candidate=candidate,
+            index=index,
+            data=data,
+            metric=params.primary_metric,
+            lightning=params.train.lightning,
+            seed=params.project.seed,
+        )
+        write_atomic(
+            out / f"{fit.name}.joblib", lambda p, f=fit: joblib.dump(build_model(f, data), p)
+        )
+        summary.append(
+            {"name": fit.name, "kind": fit.kind, "val": fit.val_score, "params": fit.params}
+        )
+    write_json(out / "candidates.json", {"metric": params.primary_metric, "candidates": summary})
+    return summary
+
+
+def evaluate(params: Params) -> Path:
+    """Evaluate the saved candidates on the test split; write DVC metrics and plots."""
+    import joblib
+
+    from loopml.io import read_json
+    from loopml.models import FitResult
+    from tasks.evaluate import evaluate as evaluate_task
+    from tasks.evaluate import write_reports
+    from tasks.features import load_feature_set
+    from tasks.tracking import select_best
+    from tasks.train import prepare_model_data
+
+    features = load_feature_set(params.path("features"))
+    data = prepare_model_data.fn(
+        features=features, schema=params.data.schema_, features_cfg=params.features
+    )
+    models = params.path("models")
+    evaluations = []
+    for entry in read_json(models / "candidates.json")["candidates"]:
+        model = joblib.load(models / f"{entry['name']}.joblib")
+        fit = FitResult(
+            entry["name"], entry["kind"], model.predictor, entry["params"], entry["val"], 0.0
+        )
+        evaluations.append(
+            evaluate_task.fn(
+                fit=fit,
+                data=data,
+                cfg=params.evaluate,
+                metric=params.primary_metric,
+                seed=params.project.seed,
+            )
+        )
+    fits = [FitResult(e.candidate, "", None, {}, e.val_score, 0.0) for e in evaluations]
+    best = select_best.fn(fits=fits, metric=params.primary_metric)
+    return write_reports.fn(
+        best=evaluations[best], evaluations=evaluations, reports_dir=params.path("reports")
+    )
