@@ -11,6 +11,7 @@ both move the alias.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from loopml.caching import code_digest
 from loopml.config import LOWER_IS_BETTER, PromoteConfig
 from loopml.exceptions import PromotionRefused
 from loopml.metrics import (
@@ -152,13 +154,39 @@ def register_and_promote(
 
     client = tracking.client()
     name = cfg.model_name
+    fingerprint = hashlib.sha256(
+        f"{data.fingerprint}|{tags.get('loopml.params_digest')}|{code_digest()}".encode()
+    ).hexdigest()[:32]
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_path)):
         try:
             client.get_registered_model(name)
         except Exception:
             client.create_registered_model(name, description="Managed by loopml promotion policy.")
-        mv = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+        same = [
+            v
+            for v in client.search_model_versions(f"name='{name}'")
+            if v.tags.get("loopml.fingerprint") == fingerprint
+        ]
+        if same:
+            v = same[0]
+            reason = (
+                f"unchanged: same data, parameters and code as v{v.version} "
+                f"(its decision: {v.tags.get('loopml.decision', 'unknown')}); nothing registered"
+            )
+            log.info("%s: %s", name, reason)
+            return Decision(
+                name,
+                str(v.version),
+                False,
+                [reason],
+                metric,
+                challenger_metrics.get(metric, float("nan")),
+                aliases={a: str(v.version) for a in v.aliases},
+            )
+        mv = client.create_model_version(
+            name, model_uri, run_id=run_id, tags={**tags, "loopml.fingerprint": fingerprint}
+        )
         version = str(mv.version)
         for key, value in challenger_metrics.items():
             client.set_model_version_tag(name, version, f"metric.{key}", f"{value:.6f}")
