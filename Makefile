@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install init run test test-fast lint format bench repro clean
+.PHONY: help install init run test test-fast lint format bench repro ui rollback clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -42,6 +42,13 @@ format: install  ## ruff format and autofix
 
 bench: install  ## benchmarks (bench/), results in docs/benchmarks.md
 	python bench/bench_data.py
+	python bench/bench_training.py
+
+ui: install  ## the MLflow UI on the project's store: http://127.0.0.1:5000
+	loopml ui
+
+rollback: install  ## move the champion alias back to the previous version
+	loopml rollback
 
 repro: init  ## the same pipeline through DVC: dvc repro
 	dvc repro

@@ -64,7 +64,10 @@ def run(
     set_: SetOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run the training flow (collect -> validate -> features) with Prefect, no server needed."""
+    """Run the training flow: collect, validate, features, train, evaluate, promote.
+
+    Uses Prefect's embedded API (no server to start) and the MLflow store in params.yaml.
+    """
     _setup(params, verbose)
     from loopml.config import parse_dotted
 

@@ -48,6 +48,7 @@ class PathsConfig(_Model):
     suite: Path = Path("gx/suite.json")
     reports: Path = Path("reports")
     locks: Path = Path(".loopml/locks")
+    prediction_log: Path = Path("data/predictions.sqlite")
 
 
 class TrackingConfig(_Model):
@@ -338,9 +339,36 @@ class PromoteConfig(_Model):
 
 
 class MonitorConfig(_Model):
-    """Filled by the closed-loop issue; accepted empty so the section exists from the start."""
+    experiment: str = "loopml-monitoring"
+    current: Literal["log", "source"] = Field(
+        "log", description="Production data: the serving prediction log, or a new source batch."
+    )
+    window_rows: int = Field(5000, ge=10, description="Newest prediction-log rows compared.")
+    min_rows: int = Field(200, ge=10, description="Fewer current rows: no verdict.")
+    sample_rows: int = Field(20_000, ge=100, description="Reference/current are sampled to this.")
+    drift_share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    decay_threshold: float = Field(0.05, ge=0.0, description="Drop of the primary metric.")
+    min_labelled_rows: int = Field(100, ge=10)
+    cooldown_minutes: float = Field(60.0, ge=0.0)
+    trigger: bool = True
+    training_deployment: str = "training/training"
+    webhook_url: str | None = None
+    schedule_cron: str = "*/30 * * * *"
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+
+class ServeConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    alias: str = "champion"
+    poll_seconds: float = Field(2.0, gt=0)
+    max_wait_ms: float = Field(2.0, ge=0, description="Micro-batching window.")
+    max_batch_rows: int = Field(2048, gt=0)
+    token_env: str = Field("LOOPML_API_TOKEN", description="Bearer token read from this variable.")
+
+
+class DeployConfig(_Model):
+    training_cron: str | None = Field("0 3 * * *", description="Retraining schedule; null: none.")
+    timezone: str = "UTC"
 
 
 # --------------------------------------------------------------------------- root
@@ -355,6 +383,8 @@ class Params(_Model):
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
     monitor: MonitorConfig = MonitorConfig()
+    serve: ServeConfig = ServeConfig()
+    deploy: DeployConfig = DeployConfig()
 
     # Not read from YAML: the folder that relative paths are resolved against.
     root: Path = Field(default=Path("."), exclude=True)

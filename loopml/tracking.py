@@ -66,8 +66,16 @@ def setup_tracking(params: Params, experiment: str | None = None) -> Tracking:
     import mlflow
 
     uri, reg = tracking_uri(params), registry_uri(params)
+    # MLflow's setters also write MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI into os.environ; keep
+    # the environment as the user set it, so it keeps meaning "the user's choice" for later loads.
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(reg)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     name = experiment or params.tracking.experiment
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=reg)
     exp = client.get_experiment_by_name(name)

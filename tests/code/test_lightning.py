@@ -1,4 +1,4 @@
-"""The Lightning candidate: trains on CPU with settings from configuration; GPU path where CUDA is."""
+"""The Lightning candidate: trains on CPU with settings from configuration; GPU path on CUDA."""
 
 from __future__ import annotations
 
