@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install init run test test-fast lint format bench repro ui rollback clean
+.PHONY: help install init run test test-fast lint format bench repro ui rollback serve up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -49,6 +49,15 @@ ui: install  ## the MLflow UI on the project's store: http://127.0.0.1:5000
 
 rollback: install  ## move the champion alias back to the previous version
 	loopml rollback
+
+serve: install  ## serve the champion over REST on 127.0.0.1:8000
+	loopml serve
+
+up: init  ## start Prefect server+UI (:4200), MLflow UI (:5000), deployments, model server
+	loopml up
+
+down:  ## stop what `make up` started
+	loopml down
 
 repro: init  ## the same pipeline through DVC: dvc repro
 	dvc repro

@@ -24,7 +24,9 @@ from tasks.tracking import setup
 
 
 @flow(name="monitoring", log_prints=False)
-def monitoring(params_path: str = "params.yaml", overrides: dict[str, Any] | None = None) -> Verdict:
+def monitoring(
+    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+) -> Verdict:
     """Compare production data with the champion's training data; retrain when it drifted.
 
     Args:

@@ -207,6 +207,110 @@ def ui(
     raise typer.Exit(subprocess.call(cmd))
 
 
+@app.command()
+def serve(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: serve.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve.port).")] = None,
+) -> None:
+    """Serve the registry's champion over REST: POST /predict, POST /labels, GET /health, /model."""
+    _setup(params)
+    try:
+        p = _load(params, set_)
+        import uvicorn
+
+        from loopml.serving import create_app
+        from loopml.tracking import setup_tracking
+
+        tracking = setup_tracking(p)
+        api = create_app(
+            tracking.client(),
+            p.promote.model_name,
+            alias=p.serve.alias,
+            log_path=p.path("prediction_log"),
+            poll_seconds=p.serve.poll_seconds,
+            max_wait_ms=p.serve.max_wait_ms,
+            max_batch_rows=p.serve.max_batch_rows,
+            token_env=p.serve.token_env,
+        )
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    bind, at = host or p.serve.host, port or p.serve.port
+    console.print(
+        f"serving {p.promote.model_name}@{p.serve.alias} on http://{bind}:{at}", markup=False
+    )
+    uvicorn.run(api, host=bind, port=at, log_level="warning", access_log=False)
+
+
+@app.command()
+def monitor(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """Run the monitoring flow once: Evidently drift/quality against the champion's training data."""
+    _setup(params, verbose)
+    from loopml.config import parse_dotted
+
+    try:
+        _load(params, set_)
+        from flows.monitoring import monitoring
+
+        verdict = monitoring(params_path=str(params.resolve()), overrides=parse_dotted(set_ or []))
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    Console().print("\n".join(verdict.reasons), markup=False)
+
+
+@app.command()
+def deploy(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
+    """Serve the training and monitoring deployments (schedules from params.yaml); blocks."""
+    _setup(params)
+    try:
+        p = _load(params, set_)
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    from loopml.deploy import serve_deployments
+
+    serve_deployments(p, params.resolve())
+
+
+@app.command()
+def up(
+    params: ParamsOpt = Path("params.yaml"),
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+) -> None:
+    """Start the local stack without Docker: Prefect server + UI, MLflow UI, deployments, model server."""
+    _setup(params)
+    from loopml.deploy import up as start
+
+    try:
+        p = _load(params, None)
+        with console.status("starting the Prefect server ..."):
+            lines = start(p, params.resolve(), prefect_port=prefect_port, mlflow_port=mlflow_port)
+    except (LoopmlError, RuntimeError) as exc:
+        _fail(exc)
+        return
+    for line in lines:
+        console.print(line, markup=False)
+    console.print(f"logs: {p.path('runtime')}/*.log; stop with `loopml down`", markup=False)
+
+
+@app.command()
+def down(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Stop what `loopml up` started, and nothing else."""
+    _setup(params)
+    from loopml.deploy import down as stop
+
+    stopped = stop(_load(params, None))
+    console.print(
+        "stopped: " + (", ".join(stopped) if stopped else "nothing was running"), markup=False
+    )
+
+
 @app.command("params")
 def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Validate params.yaml (with overrides) and print the resolved configuration."""

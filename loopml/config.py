@@ -49,6 +49,7 @@ class PathsConfig(_Model):
     reports: Path = Path("reports")
     locks: Path = Path(".loopml/locks")
     prediction_log: Path = Path("data/predictions.sqlite")
+    runtime: Path = Path(".loopml/run")
 
 
 class TrackingConfig(_Model):

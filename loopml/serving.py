@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,9 @@ class InputError(ValueError):
 
 
 # --------------------------------------------------------------------------- input validation
-def validate_records(records: list[dict[str, Any]], kinds: dict[str, str], required: set[str]) -> pd.DataFrame:
+def validate_records(
+    records: list[dict[str, Any]], kinds: dict[str, str], required: set[str]
+) -> pd.DataFrame:
     """Records to a frame of the model's input columns, or :class:`InputError`."""
     if not records:
         raise InputError("no records to predict")
@@ -58,18 +63,26 @@ def validate_records(records: list[dict[str, Any]], kinds: dict[str, str], requi
         values = frame[col]
         present = values.notna()
         if kind in ("numeric", "integer"):
-            bad = present & values.map(lambda v: isinstance(v, bool) or not isinstance(v, int | float))
+            bad = present & values.map(
+                lambda v: isinstance(v, bool) or not isinstance(v, int | float)
+            )
             if bad.any():
                 problems.append(f"column '{col}': expected a number, got {values[bad].iloc[0]!r}")
         elif kind == "boolean":
-            ok = values.map(lambda v: v is None or isinstance(v, bool) or v in (0, 1, "true", "false"))
+            ok = values.map(
+                lambda v: v is None or isinstance(v, bool) or v in (0, 1, "true", "false")
+            )
             if not ok.all():
-                problems.append(f"column '{col}': expected true or false, got {values[~ok].iloc[0]!r}")
+                problems.append(
+                    f"column '{col}': expected true or false, got {values[~ok].iloc[0]!r}"
+                )
         elif kind == "datetime":
             parsed = pd.to_datetime(values, errors="coerce", format="mixed")
             bad = present & parsed.isna()
             if bad.any():
-                problems.append(f"column '{col}': expected a date-time, got {values[bad].iloc[0]!r}")
+                problems.append(
+                    f"column '{col}': expected a date-time, got {values[bad].iloc[0]!r}"
+                )
         elif kind == "categorical":
             bad = present & values.map(lambda v: isinstance(v, dict | list))
             if bad.any():
@@ -96,7 +109,11 @@ def load_alias(client: Any, name: str, alias: str) -> LoadedModel:
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     inner = pyfunc.unwrap_python_model()
     schema = pyfunc.metadata.get_input_schema()
-    required = frozenset(c.name for c in schema.inputs if getattr(c, "required", True)) if schema else frozenset()
+    required = (
+        frozenset(c.name for c in schema.inputs if getattr(c, "required", True))
+        if schema
+        else frozenset()
+    )
     info = {
         "name": name,
         "version": str(mv.version),
@@ -104,11 +121,15 @@ def load_alias(client: Any, name: str, alias: str) -> LoadedModel:
         "run_id": mv.run_id,
         "data_version": mv.tags.get("loopml.data_version"),
         "git_commit": mv.tags.get("loopml.git_commit"),
-        "metrics": {k[len("metric."):]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")},
+        "metrics": {
+            k[len("metric.") :]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")
+        },
         "task": inner.task,
         "inputs": inner.input_kinds,
     }
-    return LoadedModel(name=name, version=str(mv.version), model=inner, required=required, info=info)
+    return LoadedModel(
+        name=name, version=str(mv.version), model=inner, required=required, info=info
+    )
 
 
 # --------------------------------------------------------------------------- prediction log
@@ -151,7 +172,8 @@ class PredictionLog:
             if unknown:
                 raise InputError(f"no logged prediction for request_id/row {unknown[:5]}")
             self._conn.executemany(
-                "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)", [(r, i, lb, ts) for r, i, lb in labels]
+                "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
+                [(r, i, lb, ts) for r, i, lb in labels],
             )
         return len(labels)
 
@@ -242,7 +264,9 @@ class MicroBatcher:
 class ModelServer:
     """Holds the current model, swaps it when the alias moves, logs every prediction."""
 
-    def __init__(self, client: Any, name: str, alias: str, log_path: Path, poll_seconds: float) -> None:
+    def __init__(
+        self, client: Any, name: str, alias: str, log_path: Path, poll_seconds: float
+    ) -> None:
         self.client = client
         self.name = name
         self.alias = alias
@@ -295,8 +319,12 @@ class ModelServer:
                 pred = preds[j].item() if isinstance(preds[j], np.generic) else preds[j]
                 prob = None if probs[j] is None else float(probs[j])
                 part.append({"row": i, "prediction": pred, "probability": prob})
-                rows.append((request_id, i, ts, model.version, feature_json[j], json.dumps(pred), prob))
-            results.append({"request_id": request_id, "model_version": model.version, "predictions": part})
+                rows.append(
+                    (request_id, i, ts, model.version, feature_json[j], json.dumps(pred), prob)
+                )
+            results.append(
+                {"request_id": request_id, "model_version": model.version, "predictions": part}
+            )
             start += size
         self.log.append(rows)
         return results
@@ -313,11 +341,6 @@ def create_app(
     max_batch_rows: int = 2048,
     token_env: str = "LOOPML_API_TOKEN",
 ) -> Any:
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import JSONResponse
-
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -365,7 +388,9 @@ def create_app(
         if not isinstance(records, list):
             raise InputError("expected a JSON object, a list of objects or {'records': [...]}")
         server: ModelServer = state["server"]
-        frame = validate_records(records, server.current.model.input_kinds, set(server.current.required))
+        frame = validate_records(
+            records, server.current.model.input_kinds, set(server.current.required)
+        )
         return await state["batcher"].submit(frame)
 
     @app.post("/labels")
@@ -379,7 +404,9 @@ def create_app(
         for i, item in enumerate(items):
             if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
                 raise InputError(f"label {i} needs 'request_id' and 'label'")
-            parsed.append((str(item["request_id"]), int(item.get("row", 0)), json.dumps(item["label"])))
+            parsed.append(
+                (str(item["request_id"]), int(item.get("row", 0)), json.dumps(item["label"]))
+            )
         count = await asyncio.to_thread(state["server"].log.add_labels, parsed)
         return {"labels": count}
 

@@ -69,7 +69,9 @@ def reference_data(
     try:
         mv = client.get_model_version_by_alias(model_name, "champion")
     except Exception as exc:
-        raise LoopmlError(f"{model_name} has no champion to monitor; run the training flow first") from exc
+        raise LoopmlError(
+            f"{model_name} has no champion to monitor; run the training flow first"
+        ) from exc
     version = mv.tags.get("loopml.data_version")
     if not version:
         raise LoopmlError(f"{model_name} v{mv.version} has no loopml.data_version tag")
@@ -77,7 +79,9 @@ def reference_data(
     if not path.is_file():
         root = find_repo_root(snapshots_dir.resolve())
         if root is None or not path.with_name(path.name + ".dvc").is_file():
-            raise SourceError(f"snapshot {version} of {model_name} v{mv.version} is not available at {path}")
+            raise SourceError(
+                f"snapshot {version} of {model_name} v{mv.version} is not available at {path}"
+            )
         dvc_fetch_checkout(path, root)
     frame = conform_frame(pd.read_parquet(path), schema.columns)
     metrics = {k[len("metric.") :]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")}
@@ -95,7 +99,9 @@ def current_from_log(log_path: Path, schema: SchemaConfig, window_rows: int) -> 
         raise SourceError(f"{log_path}: the prediction log is empty")
     frame = frame.sort_values("ts").tail(window_rows).reset_index(drop=True)
     labels = frame["label"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-    typed = conform_frame(frame.drop(columns=["label"]), {c: k for c, k in schema.columns.items() if c in frame})
+    typed = conform_frame(
+        frame.drop(columns=["label"]), {c: k for c, k in schema.columns.items() if c in frame}
+    )
     typed[schema.target] = labels
     typed["_prediction"] = frame["prediction"].map(json.loads)
     typed["_probability"] = frame["probability"]
@@ -117,8 +123,12 @@ def current_data(
     else:
         from tasks.collect import read_source
 
-        frame = conform_frame(read_source.fn(source=source, root=root), schema.columns,
-                              clean.strip_whitespace, clean.rstrip)
+        frame = conform_frame(
+            read_source.fn(source=source, root=root),
+            schema.columns,
+            clean.strip_whitespace,
+            clean.rstrip,
+        )
     if len(frame) < cfg.min_rows:
         raise SourceError(f"only {len(frame)} current rows; monitor.min_rows is {cfg.min_rows}")
     return frame
@@ -151,7 +161,9 @@ def drift_report(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
-    features = [c for c in schema.feature_columns if c in current.columns and c in reference.columns]
+    features = [
+        c for c in schema.feature_columns if c in current.columns and c in reference.columns
+    ]
     numeric = [c for c in features if schema.columns[c] in ("numeric", "integer")]
     categorical = [c for c in features if schema.columns[c] in ("categorical", "boolean")]
     ref = _sample(reference, cfg.sample_rows, seed)[numeric + categorical].copy()
@@ -179,17 +191,32 @@ def drift_report(
             method = str(cfg_m.get("method", ""))
             value = float(m["value"])
             # p-value tests drift when below the threshold; distances when above it.
-            drifted = value < threshold if "p_value" in method or "test" in method.lower() else value >= threshold
-            scores[cfg_m["column"]] = {"score": value, "method": method, "threshold": threshold, "drifted": drifted}
+            drifted = (
+                value < threshold
+                if "p_value" in method or "test" in method.lower()
+                else value >= threshold
+            )
+            scores[cfg_m["column"]] = {
+                "score": value,
+                "method": method,
+                "threshold": threshold,
+                "drifted": drifted,
+            }
     with tempfile.TemporaryDirectory() as tmp:
         html_path = Path(tmp) / "report.html"
         snapshot.save_html(str(html_path))
         html = html_path.read_text()
     result = DriftResult(
-        rows_reference=len(ref), rows_current=len(cur), drift_share=share,
-        drifted_columns=sorted(c for c, s in scores.items() if s["drifted"]), column_scores=scores, html=html,
+        rows_reference=len(ref),
+        rows_current=len(cur),
+        drift_share=share,
+        drifted_columns=sorted(c for c, s in scores.items() if s["drifted"]),
+        column_scores=scores,
+        html=html,
     )
-    labelled = current[current[schema.target].notna()] if schema.target in current else current.iloc[:0]
+    labelled = (
+        current[current[schema.target].notna()] if schema.target in current else current.iloc[:0]
+    )
     if model is not None and len(labelled) >= cfg.min_labelled_rows:
         from loopml.metrics import classification_metrics, regression_metrics
 
@@ -212,8 +239,12 @@ def drift_report(
             result.decay = sign * (reference_metric - current_metric)
     log.info(
         "drift share %.2f (%d/%d columns drifted)%s",
-        share, len(result.drifted_columns), len(scores),
-        "" if result.decay is None else f"; {metric} decay {result.decay:+.4f} on {result.labelled_rows} labels",
+        share,
+        len(result.drifted_columns),
+        len(scores),
+        ""
+        if result.decay is None
+        else f"; {metric} decay {result.decay:+.4f} on {result.labelled_rows} labels",
     )
     return result
 
@@ -224,7 +255,10 @@ def _last_trigger_age(tracking: Tracking, experiment: str) -> float | None:
     if exp is None:
         return None
     runs = client.search_runs(
-        [exp.experiment_id], "tags.`loopml.triggered` = 'true'", order_by=["attributes.start_time DESC"], max_results=1
+        [exp.experiment_id],
+        "tags.`loopml.triggered` = 'true'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
     )
     if not runs:
         return None
@@ -247,28 +281,40 @@ def decide_and_trigger(
         + (f" (drifted: {', '.join(result.drifted_columns)})" if result.drifted_columns else "")
     )
     if result.decay is not None:
-        reasons.append(f"performance decay {result.decay:+.4f} {'>=' if decay else '<'} threshold {cfg.decay_threshold}")
+        reasons.append(
+            f"performance decay {result.decay:+.4f} {'>=' if decay else '<'} threshold {cfg.decay_threshold}"
+        )
     retrain = drift or decay
     triggered, flow_run_id = False, None
     if retrain:
         age = _last_trigger_age(tracking, cfg.experiment)
         if age is not None and age < cfg.cooldown_minutes * 60:
-            reasons.append(f"retraining not triggered: the last trigger was {age / 60:.1f} min ago "
-                           f"(cooldown {cfg.cooldown_minutes} min)")
+            reasons.append(
+                f"retraining not triggered: the last trigger was {age / 60:.1f} min ago "
+                f"(cooldown {cfg.cooldown_minutes} min)"
+            )
         elif not cfg.trigger:
             reasons.append("retraining not triggered: monitor.trigger is false")
         else:
             from prefect.deployments import run_deployment
 
-            run = run_deployment(cfg.training_deployment, parameters={"params_path": params_path}, timeout=0)
+            run = run_deployment(
+                cfg.training_deployment, parameters={"params_path": params_path}, timeout=0
+            )
             triggered, flow_run_id = True, str(run.id)
             reasons.append(f"triggered {cfg.training_deployment} (flow run {flow_run_id})")
     message = "monitor: " + "; ".join(reasons)
     (log.warning if retrain else log.info)(message)
     if retrain and cfg.webhook_url:
         _notify(cfg.webhook_url, message)
-    return Verdict(drift=drift, decay=decay, retrain=retrain, triggered=triggered, reasons=reasons,
-                   flow_run_id=flow_run_id)
+    return Verdict(
+        drift=drift,
+        decay=decay,
+        retrain=retrain,
+        triggered=triggered,
+        reasons=reasons,
+        flow_run_id=flow_run_id,
+    )
 
 
 def _notify(url: str, message: str) -> None:
@@ -281,8 +327,13 @@ def _notify(url: str, message: str) -> None:
 
 
 @task(name="log-monitoring", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
-def log_monitoring(tracking: Tracking, cfg: MonitorConfig, result: DriftResult, verdict: Verdict,
-                   champion: dict[str, Any]) -> str:
+def log_monitoring(
+    tracking: Tracking,
+    cfg: MonitorConfig,
+    result: DriftResult,
+    verdict: Verdict,
+    champion: dict[str, Any],
+) -> str:
     """An MLflow run in the monitoring experiment (time series of drift) and a Prefect artifact."""
     import mlflow
     from prefect.artifacts import create_markdown_artifact
@@ -290,18 +341,34 @@ def log_monitoring(tracking: Tracking, cfg: MonitorConfig, result: DriftResult, 
     client = tracking.client()
     exp = client.get_experiment_by_name(cfg.experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(cfg.experiment)
-    run = client.create_run(exp_id, run_name="monitoring", tags={
-        "loopml.triggered": str(verdict.triggered).lower(),
-        "loopml.champion_version": champion["version"],
-        "loopml.data_version": champion["data_version"],
-    })
+    run = client.create_run(
+        exp_id,
+        run_name="monitoring",
+        tags={
+            "loopml.triggered": str(verdict.triggered).lower(),
+            "loopml.champion_version": champion["version"],
+            "loopml.data_version": champion["data_version"],
+        },
+    )
     with mlflow.start_run(run_id=run.info.run_id):
-        mlflow.log_metrics({"drift_share": result.drift_share, "drifted_columns": len(result.drifted_columns),
-                            "rows_current": result.rows_current})
-        mlflow.log_metrics({f"drift.{c}": s["score"] for c, s in result.column_scores.items()
-                            if np.isfinite(s["score"])})
+        mlflow.log_metrics(
+            {
+                "drift_share": result.drift_share,
+                "drifted_columns": len(result.drifted_columns),
+                "rows_current": result.rows_current,
+            }
+        )
+        mlflow.log_metrics(
+            {
+                f"drift.{c}": s["score"]
+                for c, s in result.column_scores.items()
+                if np.isfinite(s["score"])
+            }
+        )
         if result.decay is not None:
-            mlflow.log_metrics({"decay": result.decay, "current_metric": result.current_metric or float("nan")})
+            mlflow.log_metrics(
+                {"decay": result.decay, "current_metric": result.current_metric or float("nan")}
+            )
         mlflow.log_text(result.html, "evidently_report.html")
         mlflow.log_text("\n".join(verdict.reasons), "verdict.txt")
     lines = [
@@ -315,8 +382,10 @@ def log_monitoring(tracking: Tracking, cfg: MonitorConfig, result: DriftResult, 
         "|---|---|---:|---:|---|",
     ]
     for col, s in sorted(result.column_scores.items(), key=lambda kv: not kv[1]["drifted"]):
-        lines.append(f"| {col} | {s['method']} | {s['score']:.4f} | {s['threshold']} | "
-                     f"{'yes' if s['drifted'] else ''} |")
+        lines.append(
+            f"| {col} | {s['method']} | {s['score']:.4f} | {s['threshold']} | "
+            f"{'yes' if s['drifted'] else ''} |"
+        )
     try:
         create_markdown_artifact(markdown="\n".join(lines), key="monitoring-verdict")
     except Exception as exc:
