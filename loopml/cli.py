@@ -248,7 +248,7 @@ def serve(
 def monitor(
     params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
 ) -> None:
-    """Run the monitoring flow once: Evidently drift/quality against the champion's training data."""
+    """Run the monitoring flow once: Evidently drift and quality against the training data."""
     _setup(params, verbose)
     from loopml.config import parse_dotted
 
@@ -283,7 +283,7 @@ def up(
     prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
 ) -> None:
-    """Start the local stack without Docker: Prefect server + UI, MLflow UI, deployments, model server."""
+    """Start the local stack (no Docker): Prefect server, MLflow UI, deployments, model server."""
     _setup(params)
     from loopml.deploy import up as start
 

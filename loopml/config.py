@@ -347,7 +347,7 @@ class MonitorConfig(_Model):
     window_rows: int = Field(5000, ge=10, description="Newest prediction-log rows compared.")
     min_rows: int = Field(200, ge=10, description="Fewer current rows: no verdict.")
     sample_rows: int = Field(20_000, ge=100, description="Reference/current are sampled to this.")
-    drift_share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    drift_share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.15
     decay_threshold: float = Field(0.05, ge=0.0, description="Drop of the primary metric.")
     min_labelled_rows: int = Field(100, ge=10)
     cooldown_minutes: float = Field(60.0, ge=0.0)

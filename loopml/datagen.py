@@ -34,9 +34,10 @@ Drift knobs (:class:`loopml.config.DriftConfig`):
 * covariate shift: ``{feature: strength}``; numeric features move by ``strength`` standard
   deviations, categorical ones move ``strength`` of their mass to the reversed frequency order.
   The label relation is unchanged (P(y|x) fixed), so only the inputs drift.
-* concept shift ``c`` in [0, 1]: the relation blends toward one in which inactivity matters less
-  and price matters more: ``logit += c * (-1.8 * sigmoid(...) + 3.0 * max(price_ratio - 1, 0)
-  + 0.8 * [device == android])``.
+* concept shift ``c`` in [0, 1]: the relation blends toward one in which inactivity no longer
+  matters, engaged users leave (a competitor courts them), and price matters more:
+  ``logit += c * (-1.8 * sigmoid(...) + 0.9 * log1p(sessions_last_30d)
+  + 3.0 * max(price_ratio - 1, 0) + 0.8 * [device == android])``.
 
 ``next_month_spend = monthly_charges * (1 - 0.9 * p_churn) * (1 + 0.05 * num_devices)
 + 2 * log1p(sessions_last_30d) + noise``.
@@ -204,8 +205,12 @@ def churn_logit(frame: pd.DataFrame, concept: float = 0.0) -> np.ndarray:
     )
     if concept:
         android = frame["device"].to_numpy(dtype=object) == "android"
+        sessions = np.log1p(frame["sessions_last_30d"].to_numpy(dtype=float))
         logit = logit + concept * (
-            -1.8 * inactive + 3.0 * np.maximum(price_ratio - 1.0, 0.0) + 0.8 * android
+            -1.8 * inactive
+            + 0.9 * sessions
+            + 3.0 * np.maximum(price_ratio - 1.0, 0.0)
+            + 0.8 * android
         )
     return logit
 

@@ -8,6 +8,7 @@ a Prefect server with its UI, the MLflow UI, that deployment process and the mod
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -174,10 +175,8 @@ def down(params: Params, timeout: float = 20.0) -> list[str]:
             continue
         pid = int(pidfile.read_text().strip() or 0)
         if pid and _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.time() + timeout
             while _alive(pid) and time.time() < deadline:
                 time.sleep(0.2)

@@ -159,13 +159,13 @@ class PredictionLog:
 
     def add_labels(self, labels: list[tuple[str, int, str]]) -> int:
         ts = datetime.now(timezone.utc).isoformat()
+        ids = sorted({lb[0] for lb in labels})
+        marks = ",".join("?" * len(ids))
         with self._lock:
             known = {
                 (r, i)
                 for r, i in self._conn.execute(
-                    "SELECT request_id, row FROM predictions WHERE request_id IN (%s)"
-                    % ",".join("?" * len({lb[0] for lb in labels})),
-                    list({lb[0] for lb in labels}),
+                    f"SELECT request_id, row FROM predictions WHERE request_id IN ({marks})", ids
                 )
             }
             unknown = [(r, i) for r, i, _ in labels if (r, i) not in known]

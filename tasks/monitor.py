@@ -272,17 +272,19 @@ def decide_and_trigger(
     tracking: Tracking,
     params_path: str,
 ) -> Verdict:
-    """Retrain when drift or decay crosses its threshold, unless a retrain ran within the cooldown."""
+    """Retrain when drift or decay crosses its threshold, unless within the cooldown."""
     reasons = []
     drift = result.drifted(cfg.drift_share_threshold)
     decay = result.decayed(cfg.decay_threshold)
+    cmp = ">=" if drift else "<"
+    drifted = f" (drifted: {', '.join(result.drifted_columns)})" if result.drifted_columns else ""
     reasons.append(
-        f"drift share {result.drift_share:.2f} {'>=' if drift else '<'} threshold {cfg.drift_share_threshold}"
-        + (f" (drifted: {', '.join(result.drifted_columns)})" if result.drifted_columns else "")
+        f"drift share {result.drift_share:.2f} {cmp} threshold {cfg.drift_share_threshold}{drifted}"
     )
     if result.decay is not None:
+        cmp = ">=" if decay else "<"
         reasons.append(
-            f"performance decay {result.decay:+.4f} {'>=' if decay else '<'} threshold {cfg.decay_threshold}"
+            f"performance decay {result.decay:+.4f} {cmp} threshold {cfg.decay_threshold}"
         )
     retrain = drift or decay
     triggered, flow_run_id = False, None

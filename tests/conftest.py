@@ -132,3 +132,6 @@ def copy_dataset(tmp_path: Path) -> Callable[[str], Path]:
         return dst
 
     return _copy
+
+
+from tests.registry import registry  # noqa: E402,F401  (session fixture: a small real registry)
