@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install init run test test-fast lint format bench repro ui rollback serve up down clean
+.PHONY: help install init run test test-fast lint format bench repro ui rollback serve up down demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -58,6 +58,11 @@ up: init  ## start Prefect server+UI (:4200), MLflow UI (:5000), deployments, mo
 
 down:  ## stop what `make up` started
 	loopml down
+
+demo: init  ## the whole loop: train, serve, drifted traffic, monitoring, retraining, new champion
+	loopml run
+	loopml up
+	loopml demo; status=$$?; loopml down; exit $$status
 
 repro: init  ## the same pipeline through DVC: dvc repro
 	dvc repro

@@ -62,7 +62,11 @@ def monitoring(
         metric=params.primary_metric,
     )
     verdict = decide_and_trigger(
-        result=result, cfg=params.monitor, tracking=tracking, params_path=str(params_path)
+        result=result,
+        cfg=params.monitor,
+        tracking=tracking,
+        params_path=str(params_path),
+        overrides=overrides,
     )
     log_monitoring(
         tracking=tracking, cfg=params.monitor, result=result, verdict=verdict, champion=champion

@@ -12,7 +12,7 @@ from prefect import flow
 
 from loopml.config import load_params
 from tasks.collect import conform, describe_source, read_source, write_snapshot
-from tasks.evaluate import evaluate, write_reports
+from tasks.evaluate import analyze, evaluate, log_analysis, write_reports
 from tasks.features import fit_transformer, split, write_features
 from tasks.promote import register_and_promote
 from tasks.tracking import (
@@ -104,6 +104,7 @@ def training(
             for index, candidate in enumerate(params.train.candidates)
             if candidate.enabled
         ]
+        best = select_best(fits=fits, metric=metric)
         evaluations = [
             evaluate(fit=fit, data=data, cfg=params.evaluate, metric=metric, seed=seed)
             for fit in fits
@@ -119,9 +120,17 @@ def training(
             )
             for fit, evaluation in zip(fits, evaluations, strict=True)
         ]
-        best = select_best(fits=fits, metric=metric)
+        analysis = analyze(
+            fit=fits[best],
+            evaluation=evaluations[best],
+            data=data,
+            cfg=params.evaluate,
+            metric=metric,
+            seed=seed,
+        )
+        log_analysis(tracking=tracking, run_id=logged[best]["run_id"], analysis=analysis)
         metrics_file = write_reports(
-            best=evaluations[best], evaluations=evaluations, reports_dir=params.path("reports")
+            best=analysis, evaluations=evaluations, reports_dir=params.path("reports")
         )
         decision = register_and_promote(
             model_uri=logged[best]["model_uri"],

@@ -5,6 +5,7 @@ Heavy imports happen inside commands, after the environment is set.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -308,6 +309,30 @@ def down(params: ParamsOpt = Path("params.yaml")) -> None:
     stopped = stop(_load(params, None))
     console.print(
         "stopped: " + (", ".join(stopped) if stopped else "nothing was running"), markup=False
+    )
+
+
+@app.command()
+def demo(
+    params: ParamsOpt = Path("params.yaml"),
+    api_url: Annotated[
+        str, typer.Option(help="Prefect API of `loopml up`.")
+    ] = "http://127.0.0.1:4200/api",
+    rows: Annotated[int, typer.Option(min=100, help="Drifted rows of traffic to send.")] = 3000,
+) -> None:
+    """The whole loop on a running stack (`loopml up`): drifted traffic -> monitoring -> retraining
+    -> promotion or refusal -> the server answers with the new champion."""
+    _setup(params)
+    from loopml.demo import run_demo
+
+    try:
+        result = run_demo(_load(params, None), api_url, rows=rows)
+    except (LoopmlError, OSError) as exc:
+        _fail(exc)
+        return
+    console.print(
+        json.dumps({k: v for k, v in result.items() if k != "after"}, default=str)[:2000],
+        markup=False,
     )
 
 

@@ -217,6 +217,8 @@ def fit_lightning(
     seed: int,
 ) -> TorchPredictor:
     pl.seed_everything(seed, workers=True, verbose=False)
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):  # no GPU/TPU banners
+        logging.getLogger(name).setLevel(logging.WARNING)
     y_mean, y_std = 0.0, 1.0
     if task == "regression":
         y_mean, y_std = float(np.mean(y_train)), float(np.std(y_train) or 1.0)
@@ -257,6 +259,7 @@ def fit_lightning(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         trainer.fit(module, datamodule=data)
     if history.best_state is not None:
         module.load_state_dict(history.best_state)

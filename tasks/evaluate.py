@@ -6,6 +6,7 @@ Also writes the DVC metrics and plots files (``paths.reports``) so ``dvc metrics
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from loopml.caching import code_digest
 from loopml.config import LOWER_IS_BETTER, EvaluateConfig
 from loopml.io import write_json
 from loopml.metrics import bootstrap_interval, classification_metrics, regression_metrics
@@ -34,8 +36,8 @@ class Evaluation:
     metrics: dict[str, float]
     ci: tuple[float, float]
     val_score: float
-    importance: pd.DataFrame
-    worst: pd.DataFrame
+    importance: pd.DataFrame | None = None
+    worst: pd.DataFrame | None = None
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, bytes] = field(default_factory=dict)
 
@@ -49,8 +51,10 @@ class Evaluation:
             folder / "metrics.json",
             {"metrics": self.metrics, "ci": list(self.ci), "primary": self.primary},
         )
-        self.importance.to_csv(folder / "permutation_importance.csv", index=False)
-        self.worst.to_csv(folder / "worst_errors.csv", index=False)
+        if self.importance is not None:
+            self.importance.to_csv(folder / "permutation_importance.csv", index=False)
+        if self.worst is not None:
+            self.worst.to_csv(folder / "worst_errors.csv", index=False)
         for name, frame in self.curves.items():
             frame.to_csv(folder / f"{name}.csv", index=False)
         for name, png in self.figures.items():
@@ -200,19 +204,67 @@ def _figures(
     return figs
 
 
-@task(name="evaluate", cache_policy=NO_CACHE)
+def _eval_key(context: Any, parameters: dict[str, Any]) -> str:
+    fit, data = parameters["fit"], parameters["data"]
+    parts = [
+        data.fingerprint,
+        fit.name,
+        fit.kind,
+        json.dumps(fit.params, sort_keys=True, default=str),
+        repr(fit.val_score),
+        parameters["cfg"].model_dump_json(),
+        parameters["metric"],
+        str(parameters["seed"]),
+        code_digest(),
+        "full" if "evaluation" in parameters else "metrics",
+    ]
+    return "eval-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+@task(name="evaluate", cache_key_fn=_eval_key, persist_result=True)
 def evaluate(
     fit: FitResult, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
 ) -> Evaluation:
-    """Score a candidate on the held-out test split, from raw rows, as it will be served."""
+    """Score a candidate on the held-out test split, from raw rows, as it will be served:
+    every metric, a bootstrap interval of the primary one, and the curves behind the plots."""
     model = build_model(fit, data)
-    name, val_score = fit.name, fit.val_score
-    rows = data.test_rows[list(data.input_kinds)]
-    output = model.predict_output(rows)
+    output = model.predict_output(data.test_rows[list(data.input_kinds)])
     metrics = _score(data.task, data.y_test, output)
     ci = bootstrap_interval(
         metric, data.task, data.y_test, output, cfg.bootstrap_resamples, cfg.confidence, seed
     )
+    log.info(
+        "%s: test %s = %.4f (%.0f%% CI %.4f-%.4f)",
+        fit.name,
+        metric,
+        metrics.get(metric, float("nan")),
+        cfg.confidence * 100,
+        ci[0],
+        ci[1],
+    )
+    return Evaluation(
+        candidate=fit.name,
+        primary=metric,
+        metrics=metrics,
+        ci=ci,
+        val_score=fit.val_score,
+        curves=_curves(data.task, data.y_test, output),
+    )
+
+
+@task(name="analyze", cache_key_fn=_eval_key, persist_result=True)
+def analyze(
+    fit: FitResult,
+    evaluation: Evaluation,
+    data: ModelData,
+    cfg: EvaluateConfig,
+    metric: str,
+    seed: int,
+) -> Evaluation:
+    """For the selected candidate: permutation importance, the worst errors, and the plots."""
+    model = build_model(fit, data)
+    rows = data.test_rows[list(data.input_kinds)]
+    output = model.predict_output(rows)
     sample = rows.sample(min(cfg.permutation_max_rows, len(rows)), random_state=seed)
     y_sample = data.y_test[rows.index.get_indexer(sample.index)]
     importance = permutation_importance(
@@ -221,28 +273,33 @@ def evaluate(
     worst = worst_errors(
         data.test_rows, data.y_test, output, data.task, data.classes, cfg.worst_errors
     )
-    curves = _curves(data.task, data.y_test, output)
-    figures = _figures(curves, importance, data.classes, name) if cfg.plots else {}
-    log.info(
-        "%s: test %s = %.4f (%.0f%% CI %.4f-%.4f)",
-        name,
-        metric,
-        metrics.get(metric, float("nan")),
-        cfg.confidence * 100,
-        ci[0],
-        ci[1],
-    )
+    figures = _figures(evaluation.curves, importance, data.classes, fit.name) if cfg.plots else {}
     return Evaluation(
-        candidate=name,
-        primary=metric,
-        metrics=metrics,
-        ci=ci,
-        val_score=val_score,
+        candidate=evaluation.candidate,
+        primary=evaluation.primary,
+        metrics=evaluation.metrics,
+        ci=evaluation.ci,
+        val_score=evaluation.val_score,
         importance=importance,
         worst=worst,
-        curves=curves,
+        curves=evaluation.curves,
         figures=figures,
     )
+
+
+@task(name="log-analysis", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def log_analysis(tracking: Any, run_id: str, analysis: Evaluation) -> None:
+    """Attach the selected candidate's plots, importance and worst errors to its MLflow run."""
+    import tempfile
+
+    import mlflow
+
+    with (
+        tempfile.TemporaryDirectory(prefix="loopml-analysis-") as tmp,
+        mlflow.start_run(run_id=run_id),
+    ):
+        analysis.write_artifacts(Path(tmp))
+        mlflow.log_artifacts(tmp, artifact_path="evaluation")
 
 
 @task(name="write-reports", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -271,6 +271,7 @@ def decide_and_trigger(
     cfg: MonitorConfig,
     tracking: Tracking,
     params_path: str,
+    overrides: dict[str, Any] | None = None,
 ) -> Verdict:
     """Retrain when drift or decay crosses its threshold, unless within the cooldown."""
     reasons = []

@@ -1,0 +1,182 @@
+"""End to end with a real Prefect server process: deployments with schedules, a training run
+triggered through the API, monitoring on drifted data that triggers training, and the cooldown."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from loopml.config import load_params
+from loopml.tracking import setup_tracking
+from tests.conftest import make_dvc_repo, small_params
+
+pytestmark = pytest.mark.slow
+
+DRIFT = {
+    "monitor": {"current": "source"},
+    "data": {
+        "source": {
+            "generator": {
+                "seed": 5,
+                "drift": {
+                    "covariate": {
+                        "monthly_charges": 1.5,
+                        "days_since_last_login": 1.5,
+                        "plan": 0.7,
+                        "device": 0.7,
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict]:
+    repo = make_dvc_repo(tmp_path / "project")
+    raw = small_params()
+    raw["train"]["candidates"] = [{"name": "logreg", "kind": "linear"}]
+    raw["promote"]["floors"] = {}
+    raw["monitor"].update({"min_rows": 100, "cooldown_minutes": 60, "sample_rows": 3000})
+    raw["deploy"] = {"training_cron": "0 3 * * *", "timezone": "UTC"}
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": "",
+    }
+    env.pop("PREFECT_API_URL")
+    logs = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    procs = [server]
+    try:
+        _wait(f"{api}/health", 120)
+        worker_env = {**env, "PREFECT_API_URL": api}
+        deploy_log = (tmp_path / "deploy.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "loopml.cli",
+                    "deploy",
+                    "--params",
+                    str(repo / "params.yaml"),
+                ],
+                cwd=repo,
+                env=worker_env,
+                stdout=deploy_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        yield {"repo": repo, "api": api, "tmp": tmp_path}
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, 15)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+
+
+def test_deployments_trigger_training_and_respect_the_cooldown(stack: dict) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack["api"]}):
+        with get_client(sync_client=True) as client:
+            deadline = time.time() + 120
+            names: set[str] = set()
+            while time.time() < deadline and names != {"training", "monitoring"}:
+                names = {d.name for d in client.read_deployments()}
+                time.sleep(1)
+            assert names == {"training", "monitoring"}, (stack["tmp"] / "deploy.log").read_text()[
+                -3000:
+            ]
+            training_dep = client.read_deployment_by_name("training/training")
+            monitoring_dep = client.read_deployment_by_name("monitoring/monitoring")
+            assert [s.schedule.cron for s in training_dep.schedules] == ["0 3 * * *"]
+            assert [s.schedule.cron for s in monitoring_dep.schedules] == ["*/30 * * * *"]
+            assert training_dep.parameters["params_path"] == str(stack["repo"] / "params.yaml")
+
+        run = run_deployment("training/training", timeout=600)
+        assert run.state.is_completed(), run.state
+        params = load_params(stack["repo"] / "params.yaml")
+        mlflow = setup_tracking(params).client()
+        champion = mlflow.get_model_version_by_alias(params.promote.model_name, "champion")
+        assert champion.version in ("1", 1)
+
+        first = run_deployment(
+            "monitoring/monitoring", parameters={"overrides": DRIFT}, timeout=600
+        )
+        assert first.state.is_completed(), first.state
+        second = run_deployment(
+            "monitoring/monitoring", parameters={"overrides": DRIFT}, timeout=600
+        )
+        assert second.state.is_completed(), second.state
+
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["training"]))
+            )
+        assert len(runs) == 2  # the one started through the API, and exactly one from monitoring
+
+    exp = mlflow.get_experiment_by_name(params.monitor.experiment)
+    monitoring_runs = mlflow.search_runs(
+        [exp.experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    assert [r.data.tags["loopml.triggered"] for r in monitoring_runs] == ["true", "false"]
+    verdict = mlflow.download_artifacts(monitoring_runs[1].info.run_id, "verdict.txt")
+    assert "cooldown" in Path(verdict).read_text()
+    assert "drift share" in Path(verdict).read_text()
