@@ -124,6 +124,7 @@ def evaluate(params: Params) -> Path:
 
     from loopml.io import read_json
     from loopml.models import FitResult
+    from tasks.evaluate import analyze as analyze_task
     from tasks.evaluate import evaluate as evaluate_task
     from tasks.evaluate import write_reports
     from tasks.features import load_feature_set
@@ -135,23 +136,28 @@ def evaluate(params: Params) -> Path:
         features=features, schema=params.data.schema_, features_cfg=params.features
     )
     models = params.path("models")
-    evaluations = []
+    fits = []
     for entry in read_json(models / "candidates.json")["candidates"]:
         model = joblib.load(models / f"{entry['name']}.joblib")
-        fit = FitResult(
-            entry["name"], entry["kind"], model.predictor, entry["params"], entry["val"], 0.0
-        )
-        evaluations.append(
-            evaluate_task.fn(
-                fit=fit,
-                data=data,
-                cfg=params.evaluate,
-                metric=params.primary_metric,
-                seed=params.project.seed,
+        fits.append(
+            FitResult(
+                entry["name"], entry["kind"], model.predictor, entry["params"], entry["val"], 0.0
             )
         )
-    fits = [FitResult(e.candidate, "", None, {}, e.val_score, 0.0) for e in evaluations]
-    best = select_best.fn(fits=fits, metric=params.primary_metric)
+    metric, seed = params.primary_metric, params.project.seed
+    evaluations = [
+        evaluate_task.fn(fit=fit, data=data, cfg=params.evaluate, metric=metric, seed=seed)
+        for fit in fits
+    ]
+    best = select_best.fn(fits=fits, metric=metric)
+    analysis = analyze_task.fn(
+        fit=fits[best],
+        evaluation=evaluations[best],
+        data=data,
+        cfg=params.evaluate,
+        metric=metric,
+        seed=seed,
+    )
     return write_reports.fn(
-        best=evaluations[best], evaluations=evaluations, reports_dir=params.path("reports")
+        best=analysis, evaluations=evaluations, reports_dir=params.path("reports")
     )
