@@ -41,6 +41,21 @@ def artifact_location(params: Params) -> str:
     return params.resolve(loc).resolve().as_uri()
 
 
+def _set_uris(uri: str, registry: str) -> None:
+    import mlflow
+
+    # MLflow's setters also write MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI into os.environ; keep
+    # the environment as the user set it, so it keeps meaning "the user's choice" for later loads.
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(registry)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @dataclass(frozen=True)
 class Tracking:
     uri: str
@@ -54,6 +69,10 @@ class Tracking:
 
         return MlflowClient(tracking_uri=self.uri, registry_uri=self.registry)
 
+    def activate(self) -> None:
+        """Point MLflow's fluent API at this store (in whatever process a task runs)."""
+        _set_uris(self.uri, self.registry)
+
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{self.experiment_id}/runs/{run_id}"
 
@@ -66,16 +85,7 @@ def setup_tracking(params: Params, experiment: str | None = None) -> Tracking:
     import mlflow
 
     uri, reg = tracking_uri(params), registry_uri(params)
-    # MLflow's setters also write MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI into os.environ; keep
-    # the environment as the user set it, so it keeps meaning "the user's choice" for later loads.
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(reg)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    _set_uris(uri, reg)
     name = experiment or params.tracking.experiment
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=reg)
     exp = client.get_experiment_by_name(name)

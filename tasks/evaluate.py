@@ -294,6 +294,7 @@ def log_analysis(tracking: Any, run_id: str, analysis: Evaluation) -> None:
 
     import mlflow
 
+    tracking.activate()
     with (
         tempfile.TemporaryDirectory(prefix="loopml-analysis-") as tmp,
         mlflow.start_run(run_id=run_id),

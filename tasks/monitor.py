@@ -341,6 +341,7 @@ def log_monitoring(
     import mlflow
     from prefect.artifacts import create_markdown_artifact
 
+    tracking.activate()
     client = tracking.client()
     exp = client.get_experiment_by_name(cfg.experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(cfg.experiment)

@@ -152,6 +152,7 @@ def register_and_promote(
     import mlflow
     from filelock import FileLock
 
+    tracking.activate()
     client = tracking.client()
     name = cfg.model_name
     fingerprint = hashlib.sha256(

@@ -100,6 +100,7 @@ def log_run_context(
     """Params (flattened), data version and commit, the dataset input, GX docs, feature schema."""
     import mlflow
 
+    tracking.activate()
     with mlflow.start_run(run_id=run_id):
         flat = flatten("", params.model_dump(mode="json", by_alias=True))
         mlflow.log_params({k: v for k, v in flat.items() if not k.startswith("paths.")})

@@ -172,6 +172,7 @@ def log_candidate(
 
     import loopml
 
+    tracking.activate()
     client = tracking.client()
     child = client.create_run(
         tracking.experiment_id,

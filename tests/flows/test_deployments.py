@@ -3,21 +3,16 @@ triggered through the API, monitoring on drifted data that triggers training, an
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-import yaml
 
 from loopml.config import load_params
 from loopml.tracking import setup_tracking
-from tests.conftest import make_dvc_repo, small_params
+from tests.conftest import small_params
+from tests.stack import prefect_stack
 
 pytestmark = pytest.mark.slow
 
@@ -41,91 +36,15 @@ DRIFT = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict]:
-    repo = make_dvc_repo(tmp_path / "project")
     raw = small_params()
     raw["train"]["candidates"] = [{"name": "logreg", "kind": "linear"}]
     raw["promote"]["floors"] = {}
     raw["monitor"].update({"min_rows": 100, "cooldown_minutes": 60, "sample_rows": 3000})
     raw["deploy"] = {"training_cron": "0 3 * * *", "timezone": "UTC"}
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": "",
-    }
-    env.pop("PREFECT_API_URL")
-    logs = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=logs,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    procs = [server]
-    try:
-        _wait(f"{api}/health", 120)
-        worker_env = {**env, "PREFECT_API_URL": api}
-        deploy_log = (tmp_path / "deploy.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "loopml.cli",
-                    "deploy",
-                    "--params",
-                    str(repo / "params.yaml"),
-                ],
-                cwd=repo,
-                env=worker_env,
-                stdout=deploy_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        yield {"repo": repo, "api": api, "tmp": tmp_path}
-    finally:
-        for p in reversed(procs):
-            os.killpg(p.pid, 15)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, 9)
+    with prefect_stack(tmp_path, raw) as info:
+        yield info
 
 
 def test_deployments_trigger_training_and_respect_the_cooldown(stack: dict) -> None:

@@ -1,0 +1,84 @@
+"""A person's path through both UIs, in headless Chromium (Debian's package, driven by
+Playwright with executable_path; no browser download): start a training run from the Prefect
+UI, watch it complete, then find the registered model and its champion alias in the MLflow UI."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import small_params
+from tests.stack import prefect_stack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict]:
+    raw = small_params()
+    raw["train"]["candidates"] = [{"name": "logreg", "kind": "linear"}]
+    raw["promote"]["floors"] = {}
+    with prefect_stack(tmp_path, raw, mlflow_ui=True) as info:
+        yield info
+
+
+def test_run_training_from_the_prefect_ui_and_see_the_champion_in_mlflow(
+    stack: dict, tmp_path: Path
+) -> None:
+    pytest.importorskip("playwright")
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:  # the deployment process registers itself after start-up
+                page.goto(f"{stack['ui']}/deployments")
+                if page.get_by_role("link", name="training", exact=True).count():
+                    break
+                page.wait_for_timeout(2000)
+            page.get_by_role("link", name="training", exact=True).first.click()
+            expect(page.get_by_text("At 03:00 AM every day")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Quick run").click()
+            page.get_by_role("button", name="View run").first.click(
+                force=True
+            )  # toast still sliding in
+            page.wait_for_url("**/runs/flow-run/**", timeout=30_000)
+            deadline = time.time() + 600
+            while time.time() < deadline and not page.get_by_text("Completed").count():
+                if page.get_by_text("Failed").count() or page.get_by_text("Crashed").count():
+                    page.screenshot(path=str(shots / "failed.png"))
+                    pytest.fail(f"the flow run failed: {page.url}")
+                page.wait_for_timeout(3000)
+                page.reload()
+            page.screenshot(path=str(shots / "prefect_run.png"))
+            expect(page.get_by_text("Completed").first).to_be_visible()
+
+            page.goto(f"{stack['mlflow']}/#/models/churn-classifier")
+            expect(page.get_by_text("churn-classifier").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("champion").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(shots / "mlflow_model.png"))
+        finally:
+            browser.close()
