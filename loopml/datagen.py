@@ -37,7 +37,8 @@ Drift knobs (:class:`loopml.config.DriftConfig`):
 * concept shift ``c`` in [0, 1]: the relation blends toward one in which inactivity no longer
   matters, engaged users leave (a competitor courts them), and price matters more:
   ``logit += c * (-1.8 * sigmoid(...) + 0.9 * log1p(sessions_last_30d)
-  + 3.0 * max(price_ratio - 1, 0) + 0.8 * [device == android])``.
+  + 3.0 * max(price_ratio - 1, 0) + 0.8 * [device == android] - 2.9)``; the constant keeps the
+  churn rate about where it was, so class balance alone does not reveal the shift.
 
 ``next_month_spend = monthly_charges * (1 - 0.9 * p_churn) * (1 + 0.05 * num_devices)
 + 2 * log1p(sessions_last_30d) + noise``.
@@ -154,6 +155,7 @@ SCHEMA: dict[str, ColumnKind] = {
 }
 
 _BASE_LOGIT = -0.4
+_CONCEPT_CENTER = 2.9
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -211,6 +213,7 @@ def churn_logit(frame: pd.DataFrame, concept: float = 0.0) -> np.ndarray:
             + 0.9 * sessions
             + 3.0 * np.maximum(price_ratio - 1.0, 0.0)
             + 0.8 * android
+            - _CONCEPT_CENTER  # keeps the churn rate about where it was: only the relation moves
         )
     return logit
 

@@ -301,9 +301,10 @@ def decide_and_trigger(
         else:
             from prefect.deployments import run_deployment
 
-            run = run_deployment(
-                cfg.training_deployment, parameters={"params_path": params_path}, timeout=0
-            )
+            parameters: dict[str, Any] = {"params_path": params_path}
+            if overrides:  # retrain on the same view of the source that this run monitored
+                parameters["overrides"] = overrides
+            run = run_deployment(cfg.training_deployment, parameters=parameters, timeout=0)
             triggered, flow_run_id = True, str(run.id)
             reasons.append(f"triggered {cfg.training_deployment} (flow run {flow_run_id})")
     message = "monitor: " + "; ".join(reasons)

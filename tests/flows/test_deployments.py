@@ -90,6 +90,8 @@ def test_deployments_trigger_training_and_respect_the_cooldown(stack: dict) -> N
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["training"]))
             )
         assert len(runs) == 2  # the one started through the API, and exactly one from monitoring
+        triggered = next(r for r in runs if r.id != run.id)
+        assert triggered.parameters["overrides"] == DRIFT  # retrains on what it monitored
 
     exp = mlflow.get_experiment_by_name(params.monitor.experiment)
     monitoring_runs = mlflow.search_runs(
