@@ -43,6 +43,7 @@ format: install  ## ruff format and autofix
 bench: install  ## benchmarks (bench/), results in docs/benchmarks.md
 	python bench/bench_data.py
 	python bench/bench_training.py
+	python bench/bench_serving.py
 
 ui: install  ## the MLflow UI on the project's store: http://127.0.0.1:5000
 	loopml ui

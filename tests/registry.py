@@ -16,11 +16,12 @@ from tasks.evaluate import evaluate
 from tasks.features import fit_transformer, split, write_features
 from tasks.promote import register_and_promote
 from tasks.train import log_candidate, prepare_model_data, train_candidate
-from tests.conftest import small_params
 
 
 def build_registry(root: Path) -> dict[str, Any]:
     """Train two candidates on the bundled data; v1 (logreg) champion, v2 (hgb) registered."""
+    from tests.conftest import small_params  # here, not at import: conftest imports this module
+
     raw = small_params()
     raw["train"]["candidates"] = [
         {"name": "logreg", "kind": "linear"},
