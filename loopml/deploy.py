@@ -138,6 +138,8 @@ def up(
         env,
         root,
     )
+    if not _wait_http(f"http://127.0.0.1:{mlflow_port}/health", 120):
+        raise RuntimeError(f"the MLflow UI did not answer; see {run_dir / 'mlflow.log'}")
     messages.append(f"MLflow UI       http://127.0.0.1:{mlflow_port}")
     _spawn(
         "deployments",
@@ -157,6 +159,11 @@ def up(
         _spawn(
             "model", [*exe, "loopml.cli", "serve", "--params", str(params_path)], run_dir, env, root
         )
+        url = f"http://{params.serve.host}:{params.serve.port}/health"
+        if not _wait_http(url, 120):
+            raise RuntimeError(
+                f"the model server did not answer on {url}; see {run_dir / 'model.log'}"
+            )
         messages.append(f"model server    http://{params.serve.host}:{params.serve.port}")
     else:
         messages.append(
