@@ -67,28 +67,6 @@ async def _load(
     }
 
 
-def _wait(url: str, timeout: float = 120) -> None:
-    import requests
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def monitoring_times(rows: list[int]) -> dict[int, float]:
     from loopml.config import DriftConfig, MonitorConfig, load_params
     from loopml.datagen import generate_churn
@@ -121,6 +99,7 @@ def main() -> None:
     from loopml.runtime import configure_environment
     from loopml.tracking import tracking_uri
     from tests.registry import build_registry
+    from tests.stack import free_port, wait_http
 
     configure_environment()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -131,7 +110,7 @@ def main() -> None:
         rows = reg["test_rows"].drop(columns=["churned", "customer_id"])
         records = json.loads(rows.to_json(orient="records", date_format="iso"))
         env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(params)}
-        ports = {"loopml": _free_port(), "mlflow": _free_port()}
+        ports = {"loopml": free_port(), "mlflow": free_port()}
         procs = {
             "loopml": subprocess.Popen(
                 [
@@ -170,8 +149,8 @@ def main() -> None:
             ),
         }
         try:
-            _wait(f"http://127.0.0.1:{ports['loopml']}/health")
-            _wait(f"http://127.0.0.1:{ports['mlflow']}/ping")
+            wait_http(f"http://127.0.0.1:{ports['loopml']}/health", 120)
+            wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping", 120)
             for size in (1, 100):
                 chunks = [records[i : i + size] for i in range(0, len(records) - size, size)] or [
                     records[:size]

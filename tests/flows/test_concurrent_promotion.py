@@ -7,17 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from loopml.config import load_params
-from loopml.datagen import generate_churn
-from loopml.tracking import setup_tracking
-from tasks.collect import conform
-from tasks.evaluate import evaluate
-from tasks.features import fit_transformer, split, write_features
 from tasks.promote import register_and_promote
-from tasks.train import log_candidate, prepare_model_data, train_candidate
 from tests.conftest import small_params
+from tests.registry import promotion_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -42,54 +35,8 @@ def test_two_promotions_at_once_leave_one_champion(tmp_path: Path) -> None:
         {"name": "strong", "kind": "linear"},
     ]
     raw["promote"]["floors"] = {"roc_auc": 0.55}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    params = load_params(tmp_path / "params.yaml")
-    schema = params.data.schema_
-    frame = conform.fn(frame=generate_churn(3000, seed=4), schema=schema, clean=params.data.clean)
-    splits = split.fn(frame=frame, schema=schema, cfg=params.features.split, seed=1)
-    transformer = fit_transformer.fn(train=splits.train, schema=schema, cfg=params.features)
-    features = write_features.fn(
-        splits=splits,
-        transformer=transformer,
-        out_dir=tmp_path / "features",
-        data_version="v-race",
-        schema=schema,
-    )
-    data = prepare_model_data.fn(features=features, schema=schema, features_cfg=params.features)
-    tracking = setup_tracking(params)
-    parent = tracking.client().create_run(tracking.experiment_id, run_name="race").info.run_id
-    jobs = {}
-    for index, candidate in enumerate(params.train.candidates):
-        fit = train_candidate.fn(
-            candidate=candidate,
-            index=index,
-            data=data,
-            metric="roc_auc",
-            lightning=params.train.lightning,
-            seed=1,
-        )
-        ev = evaluate.fn(fit=fit, data=data, cfg=params.evaluate, metric="roc_auc", seed=1)
-        logged = log_candidate.fn(
-            fit=fit,
-            evaluation=ev,
-            data=data,
-            tracking=tracking,
-            parent_run_id=parent,
-            tags={"loopml.params_digest": candidate.name},
-        )
-        jobs[candidate.name] = dict(
-            model_uri=logged["model_uri"],
-            run_id=logged["run_id"],
-            challenger_metrics=ev.metrics,
-            data=data,
-            metric="roc_auc",
-            cfg=params.promote,
-            tracking=tracking,
-            tags={"loopml.params_digest": candidate.name},
-            lock_path=params.path("locks") / "promote.lock",
-            resamples=50,
-            seed=1,
-        )
+    built = promotion_jobs(tmp_path, raw, data_version="v-race", resamples=50)
+    params, tracking, jobs = built["params"], built["tracking"], built["jobs"]
     assert (
         jobs["strong"]["challenger_metrics"]["roc_auc"]
         > jobs["weak"]["challenger_metrics"]["roc_auc"] + 0.05
