@@ -1,9 +1,16 @@
 """Benchmark: the loopml model server against `mlflow models serve` of the same model, and the
-monitoring drift report at 100k and 1M rows.
+monitoring flow at 100k and 1M rows.
 
-Both servers serve the registry's champion (trained here on the bundled data) on loopback; a
-closed loop of ``--concurrency`` clients sends 1-row and 100-row requests for ``--seconds``.
+Both servers serve the registry's champion (trained here on the bundled data) on loopback with
+the same number of worker processes; a closed loop of ``--concurrency`` clients sends 1-row and
+100-row requests (real test rows, cycled) for ``--seconds``. The load generator is ``wrk`` (C,
+a few percent of one core) when it is installed (`apt-get install wrk`), otherwise an httpx
+asyncio client, which itself needs about a core at these rates and so understates both servers.
 Reported: p50 and p99 latency and throughput, and loopml's throughput as a ratio of MLflow's.
+
+The monitoring part trains a champion with the training flow (20k rows), then times the whole
+monitoring flow (reference from DVC, a new drifted batch from the source, Evidently report,
+MLflow logging, verdict) for 100k and 1M current rows, with the time of each task.
 
     python bench/bench_serving.py               # updates docs/benchmarks.md
     python bench/bench_serving.py --seconds 5 --no-doc
@@ -18,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,25 +75,127 @@ async def _load(
     }
 
 
-def monitoring_times(rows: list[int]) -> dict[int, float]:
-    from loopml.config import DriftConfig, MonitorConfig, load_params
-    from loopml.datagen import generate_churn
-    from tasks.monitor import drift_report
+WRK_SCRIPT = r"""
+local bodies = {}
+local counter = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+                    bodies[(counter % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
-    params = load_params(ROOT / "params.yaml")
-    out = {}
-    reference = generate_churn(20_000, seed=1)
+
+def _wrk(url: str, payloads: list[object], concurrency: int, seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="loopml-wrk-") as tmp:
+        bodies, script = Path(tmp) / "bodies.jsonl", Path(tmp) / "post.lua"
+        bodies.write_text("\n".join(json.dumps(p) for p in payloads) + "\n")
+        script.write_text(WRK_SCRIPT)
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "60s",
+                "-s",
+                str(script),
+                url,
+                "--",
+                str(bodies),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    r = json.loads(line[len("WRKJSON ") :])
+    return {
+        "requests": r["requests"],
+        "errors": r["non2xx"] + r["socket_errors"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+    }
+
+
+def load(
+    generator: str, url: str, payloads: list[object], concurrency: int, seconds: float
+) -> dict[str, float]:
+    if generator == "wrk":
+        return _wrk(url, payloads, concurrency, seconds)
+    return asyncio.run(_load(url, payloads, concurrency, seconds))
+
+
+# Shifted features of the drifted batch: enough for the shipped drift-share threshold.
+DRIFTED = {
+    "age": 1.0,
+    "monthly_charges": 0.8,
+    "tenure_months": 0.8,
+    "sessions_last_30d": 0.8,
+    "days_since_last_login": 0.8,
+}
+
+
+def monitoring_times(rows: list[int], workdir: Path) -> dict[str, object]:
+    """Train a champion with the training flow, then time the monitoring flow per batch size."""
+    import yaml
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.monitoring import monitoring
+    from flows.training import training
+    from tests.conftest import make_dvc_repo, small_params
+
+    project = make_dvc_repo(workdir / "monitoring")
+    raw = small_params()
+    raw["data"]["source"]["generator"]["n_rows"] = 20_000
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params_path = str(project / "params.yaml")
+    training(params_path=params_path)
+    out: dict[str, object] = {"sample_rows": raw["monitor"]["sample_rows"], "runs": {}}
     for n in rows:
-        current = generate_churn(n, seed=2, drift=DriftConfig(covariate={"age": 1.0}))
+        overrides = {
+            "monitor": {"current": "source", "trigger": False},
+            "data": {
+                "source": {
+                    "generator": {
+                        "n_rows": n,
+                        "seed": 99,
+                        "drift": {"covariate": DRIFTED},
+                    }
+                }
+            },
+        }
         t = time.perf_counter()
-        drift_report.fn(
-            reference=reference,
-            current=current,
-            schema=params.data.schema_,
-            cfg=MonitorConfig(sample_rows=params.monitor.sample_rows),
-            seed=0,
-        )
-        out[n] = time.perf_counter() - t
+        state = monitoring(params_path=params_path, overrides=overrides, return_state=True)
+        total = time.perf_counter() - t
+        verdict = state.result()
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            )
+        tasks = {
+            r.name.rsplit("-", 1)[0]: (r.end_time - r.start_time).total_seconds()
+            for r in runs
+            if r.start_time and r.end_time
+        }
+        out["runs"][n] = {"total": total, "tasks": tasks, "drift": verdict.drift}
+        sys.stderr.write(f"monitoring {n:,} rows: {total:.1f}s\n")
     return out
 
 
@@ -93,6 +203,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes per server"
+    )
+    parser.add_argument(
+        "--generator", choices=["auto", "wrk", "httpx"], default="auto", help="load generator"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -101,10 +217,12 @@ def main() -> None:
     from tests.registry import build_registry
     from tests.stack import free_port, wait_http
 
-    configure_environment()
+    if args.generator == "auto":
+        args.generator = "wrk" if shutil.which("wrk") else "httpx"
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="loopml-bench-serve-") as tmp:
+        configure_environment(Path(tmp))  # Prefect's embedded database in here, not in $HOME
         reg = build_registry(Path(tmp) / "project")
         params = reg["params"]
         rows = reg["test_rows"].drop(columns=["churned", "customer_id"])
@@ -122,6 +240,8 @@ def main() -> None:
                     str(params.root / "params.yaml"),
                     "--port",
                     str(ports["loopml"]),
+                    "-S",
+                    f"serve.workers={args.workers}",
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -142,6 +262,8 @@ def main() -> None:
                     str(ports["mlflow"]),
                     "-h",
                     "127.0.0.1",
+                    "--workers",
+                    str(args.workers),
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -166,15 +288,15 @@ def main() -> None:
                             f"http://127.0.0.1:{ports[name]}/invocations",
                             [{"dataframe_records": c} for c in chunks],
                         )
-                    asyncio.run(_load(url, payloads, args.concurrency, 2.0))  # warm-up
-                    res = asyncio.run(_load(url, payloads, args.concurrency, args.seconds))
+                    load(args.generator, url, payloads, args.concurrency, 2.0)  # warm-up
+                    res = load(args.generator, url, payloads, args.concurrency, args.seconds)
                     results.setdefault(f"{size}-row", {})[name] = res
                     sys.stderr.write(f"{name:<7} {size:>3}-row {res}\n")
         finally:
             for p in procs.values():
                 p.terminate()
                 p.wait(timeout=30)
-    monitor = monitoring_times([100_000, 1_000_000])
+        monitor = monitoring_times([100_000, 1_000_000], Path(tmp))
     section = render(results, monitor, args, started)
     sys.stdout.write(section + "\n")
     out = ROOT / "bench" / "results"
@@ -197,12 +319,15 @@ def main() -> None:
 
 
 def render(results: dict, monitor: dict, args: argparse.Namespace, started: str) -> str:
+    generator = (
+        "`wrk`, one thread" if args.generator == "wrk" else "an httpx asyncio client (no `wrk`)"
+    )
     lines = [
         BEGIN,
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores; "
-        f"{args.concurrency} concurrent clients for {args.seconds:.0f} s per cell, client and "
-        "servers on the same machine "
-        "(`python bench/bench_serving.py`).",
+        f"{args.concurrency} concurrent clients (closed loop, {generator}) for "
+        f"{args.seconds:.0f} s per cell; each server with {args.workers} worker process(es); "
+        "client and servers on the same machine (`python bench/bench_serving.py`).",
         "",
         "| request | server | req/s | p50 ms | p99 ms | errors | throughput vs mlflow |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -214,13 +339,31 @@ def render(results: dict, monitor: dict, args: argparse.Namespace, started: str)
                 f"| {size} | {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                 f"{r['errors']} | {r['rps'] / base:.2f}x |"
             )
+    runs = monitor["runs"]
+    names = sorted(
+        {t for r in runs.values() for t in r["tasks"]},
+        key=lambda t: -max(r["tasks"].get(t, 0.0) for r in runs.values()),
+    )
     lines += [
         "",
-        "| monitoring drift report (sampled to `monitor.sample_rows`) | wall s |",
-        "|---|---:|",
+        "Monitoring flow, whole run (champion trained on 20k rows; a new batch from the source "
+        f"with covariate drift; Evidently on samples of {monitor['sample_rows']:,} rows):",
+        "",
+        "| | " + " | ".join(f"{n:,} current rows" for n in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+        "| **monitoring flow, wall s** | "
+        + " | ".join(f"**{r['total']:.1f}**" for r in runs.values())
+        + " |",
+        "| drift detected | "
+        + " | ".join("yes" if r["drift"] else "no" for r in runs.values())
+        + " |",
     ]
-    for n, secs in monitor.items():
-        lines.append(f"| {n:,} current rows | {secs:.1f} |")
+    for name in names:
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{r['tasks'].get(name, 0.0):.1f}" for r in runs.values())
+            + " |"
+        )
     lines.append(END)
     return "\n".join(lines)
 

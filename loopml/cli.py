@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -221,27 +222,34 @@ def serve(
         p = _load(params, set_)
         import uvicorn
 
-        from loopml.serving import create_app
-        from loopml.tracking import setup_tracking
+        from loopml import serving
 
-        tracking = setup_tracking(p)
-        api = create_app(
-            tracking.client(),
-            p.promote.model_name,
-            alias=p.serve.alias,
-            log_path=p.path("prediction_log"),
-            poll_seconds=p.serve.poll_seconds,
-            max_wait_ms=p.serve.max_wait_ms,
-            max_batch_rows=p.serve.max_batch_rows,
-            token_env=p.serve.token_env,
-        )
+        # Built here even for several workers: a bad tracking store fails before binding.
+        api = serving.app_from_params(p)
     except LoopmlError as exc:
         _fail(exc)
         return
     bind, at = host or p.serve.host, port or p.serve.port
     console.print(
-        f"serving {p.promote.model_name}@{p.serve.alias} on http://{bind}:{at}", markup=False
+        f"serving {p.promote.model_name}@{p.serve.alias} on http://{bind}:{at} "
+        f"({p.serve.workers} worker{'s' if p.serve.workers > 1 else ''})",
+        markup=False,
     )
+    if p.serve.workers > 1:
+        from loopml.config import parse_dotted
+
+        os.environ[serving.PARAMS_ENV] = str(params.resolve())
+        os.environ[serving.OVERRIDES_ENV] = json.dumps(parse_dotted(set_ or []))
+        uvicorn.run(
+            "loopml.serving:app_from_environment",
+            factory=True,
+            workers=p.serve.workers,
+            host=bind,
+            port=at,
+            log_level="warning",
+            access_log=False,
+        )
+        return
     uvicorn.run(api, host=bind, port=at, log_level="warning", access_log=False)
 
 

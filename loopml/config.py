@@ -346,7 +346,9 @@ class MonitorConfig(_Model):
     )
     window_rows: int = Field(5000, ge=10, description="Newest prediction-log rows compared.")
     min_rows: int = Field(200, ge=10, description="Fewer current rows: no verdict.")
-    sample_rows: int = Field(20_000, ge=100, description="Reference/current are sampled to this.")
+    sample_rows: int = Field(
+        20_000, ge=100, description="Reference, current and labelled rows are sampled to this."
+    )
     drift_share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.15
     decay_threshold: float = Field(0.05, ge=0.0, description="Drop of the primary metric.")
     min_labelled_rows: int = Field(100, ge=10)
@@ -364,6 +366,13 @@ class ServeConfig(_Model):
     poll_seconds: float = Field(2.0, gt=0)
     max_wait_ms: float = Field(2.0, ge=0, description="Micro-batching window.")
     max_batch_rows: int = Field(2048, gt=0)
+    workers: int = Field(1, gt=0, le=64, description="Server processes (one per core).")
+    inline_rows: int = Field(
+        256,
+        ge=0,
+        description="Micro-batches up to this many rows are predicted on the event loop "
+        "(compiled fast path only); larger ones in a worker thread.",
+    )
     token_env: str = Field("LOOPML_API_TOKEN", description="Bearer token read from this variable.")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from sklearn import metrics as skm
 
@@ -92,17 +94,61 @@ def bootstrap_interval(
     """Percentile bootstrap interval of ``metric`` over resampled rows."""
     rng = np.random.default_rng(seed)
     n = len(y)
-    values = []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
-        v = _fast_metric(metric, task, y[idx], output[idx])
-        if not np.isnan(v):
-            values.append(v)
+    draws = (rng.integers(0, n, n) for _ in range(resamples))
+    binary_auc = (
+        metric == "roc_auc" and task == "classification" and output.ndim == 2
+    ) and output.shape[1] == 2
+    if binary_auc:
+        scores = bootstrap_roc_auc(y, output[:, 1], draws)
+        values = scores[~np.isnan(scores)].tolist()
+    else:
+        values = []
+        for idx in draws:
+            v = _fast_metric(metric, task, y[idx], output[idx])
+            if not np.isnan(v):
+                values.append(v)
     if not values:
         return float("nan"), float("nan")
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
     return float(lo), float(hi)
+
+
+def bootstrap_roc_auc(
+    y: np.ndarray, score: np.ndarray, draws: Iterable[np.ndarray], chunk: int = 16
+) -> np.ndarray:
+    """Binary ROC-AUC of each resample (row indices), NaN where a class is absent.
+
+    Equal to ``roc_auc_score(y[idx], score[idx])`` (ties count one half) but computed from
+    per-row resample counts on one shared sort of the scores: a few milliseconds for hundreds
+    of resamples of tens of thousands of rows, instead of a sort per resample.
+    """
+    order = np.argsort(score, kind="mergesort")
+    s_sorted = score[order]
+    positive = (np.asarray(y)[order] == 1).astype(float)
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])  # groups of tied scores
+    n = len(score)
+    out: list[float] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        counts = np.stack([np.bincount(idx, minlength=n)[order] for idx in batch]).astype(float)
+        pos = np.add.reduceat(counts * positive, starts, axis=1)
+        neg = np.add.reduceat(counts * (1.0 - positive), starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        num = (pos * (below + 0.5 * neg)).sum(axis=1)
+        den = pos.sum(axis=1) * neg.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.extend(np.where(den > 0, num / den, np.nan).tolist())
+        batch.clear()
+
+    for idx in draws:
+        batch.append(idx)
+        if len(batch) == chunk:
+            flush()
+    if batch:
+        flush()
+    return np.asarray(out, dtype=float)
 
 
 def _fast_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:

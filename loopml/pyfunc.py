@@ -48,22 +48,22 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
             return self.predictor.predict_proba(x)
         return np.asarray(self.predictor.predict(x), dtype=float)
 
+    def label(self, output: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Model output to predictions (class labels or values) and probability columns."""
+        if self.task == "regression":
+            return np.asarray(output, dtype=float), {}
+        assert self.classes is not None
+        labels = np.asarray(self.classes, dtype=object)[output.argmax(axis=1)]
+        if len(self.classes) == 2:
+            return labels, {"probability": output[:, 1]}
+        return labels, {f"probability_{cls}": output[:, i] for i, cls in enumerate(self.classes)}
+
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        output = self.predict_output(frame)
-        if self.task == "regression":
-            return pd.DataFrame({"prediction": output})
-        assert self.classes is not None
-        labels = np.asarray(self.classes, dtype=object)[output.argmax(axis=1)]
-        out = pd.DataFrame({"prediction": labels})
-        if len(self.classes) == 2:
-            out["probability"] = output[:, 1]
-        else:
-            for i, cls in enumerate(self.classes):
-                out[f"probability_{cls}"] = output[:, i]
-        return out
+        labels, probs = self.label(self.predict_output(frame))
+        return pd.DataFrame({"prediction": labels, **probs})
 
 
 def signature_example(

@@ -14,13 +14,16 @@ on the model they started with. Every prediction is appended to a SQLite predict
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,68 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from loopml.fastpath import InputError, check_records, compile_features, records_frame
+
 log = logging.getLogger(__name__)
-
-
-class InputError(ValueError):
-    """Bad request input; the message names the column and the problem."""
-
-
-# --------------------------------------------------------------------------- input validation
-def validate_records(
-    records: list[dict[str, Any]], kinds: dict[str, str], required: set[str]
-) -> pd.DataFrame:
-    """Records to a frame of the model's input columns, or :class:`InputError`."""
-    if not records:
-        raise InputError("no records to predict")
-    if len(records) > 10_000:
-        raise InputError(f"{len(records)} records in one request; at most 10000")
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise InputError(f"record {i} is not a JSON object")
-    frame = pd.DataFrame.from_records(records)
-    problems = []
-    missing = sorted(c for c in required if c not in frame.columns)
-    if missing:
-        problems.append(f"missing column(s): {missing}")
-    for col, kind in kinds.items():
-        if col not in frame.columns:
-            frame[col] = None
-            continue
-        values = frame[col]
-        present = values.notna()
-        if kind in ("numeric", "integer"):
-            bad = present & values.map(
-                lambda v: isinstance(v, bool) or not isinstance(v, int | float)
-            )
-            if bad.any():
-                problems.append(f"column '{col}': expected a number, got {values[bad].iloc[0]!r}")
-        elif kind == "boolean":
-            ok = values.map(
-                lambda v: v is None or isinstance(v, bool) or v in (0, 1, "true", "false")
-            )
-            if not ok.all():
-                problems.append(
-                    f"column '{col}': expected true or false, got {values[~ok].iloc[0]!r}"
-                )
-        elif kind == "datetime":
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-            bad = present & parsed.isna()
-            if bad.any():
-                problems.append(
-                    f"column '{col}': expected a date-time, got {values[bad].iloc[0]!r}"
-                )
-        elif kind == "categorical":
-            bad = present & values.map(lambda v: isinstance(v, dict | list))
-            if bad.any():
-                problems.append(f"column '{col}': expected a string, got {values[bad].iloc[0]!r}")
-    if problems:
-        raise InputError("; ".join(problems))
-    return frame[list(kinds)]
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 # --------------------------------------------------------------------------- the model
@@ -100,6 +50,16 @@ class LoadedModel:
     model: Any  # loopml.pyfunc.LoopmlModel
     required: frozenset[str]
     info: dict[str, Any]
+    compiled: Callable[[Sequence[dict[str, Any]]], np.ndarray] | None = None
+
+    def output(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Class probabilities (or predictions) for checked records."""
+        if self.compiled is None:
+            return self.model.predict_output(records_frame(records, self.model.input_kinds))
+        x = self.compiled(records)
+        if self.model.task == "classification":
+            return self.model.predictor.predict_proba(x)
+        return np.asarray(self.model.predictor.predict(x), dtype=float)
 
 
 def load_alias(client: Any, name: str, alias: str) -> LoadedModel:
@@ -127,20 +87,34 @@ def load_alias(client: Any, name: str, alias: str) -> LoadedModel:
         "task": inner.task,
         "inputs": inner.input_kinds,
     }
+    compiled = compile_features(inner)
+    info["fast_path"] = compiled is not None
     return LoadedModel(
-        name=name, version=str(mv.version), model=inner, required=required, info=info
+        name=name,
+        version=str(mv.version),
+        model=inner,
+        required=required,
+        info=info,
+        compiled=compiled,
     )
 
 
 # --------------------------------------------------------------------------- prediction log
 class PredictionLog:
-    """Append-only SQLite log: one row per prediction; labels attach later by request id."""
+    """Append-only SQLite log: one row per prediction; labels attach later by request id.
+
+    Rows are written by a background thread so that responses never wait for the disk;
+    :meth:`flush` waits until everything appended so far is written (labels and shutdown call
+    it, so a label always finds its prediction and nothing is lost on a clean stop).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
@@ -152,12 +126,54 @@ class PredictionLog:
             "CREATE TABLE IF NOT EXISTS labels (request_id TEXT, row INTEGER, label TEXT, ts TEXT, "
             "PRIMARY KEY (request_id, row))"
         )
+        self._pending: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write, name="prediction-log", daemon=True)
+        self._writer.start()
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._lock:
-            self._conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        """Queue rows ``(request_id, row, ts, model_version, features dict, prediction, prob)``."""
+        self._pending.put(rows)
+
+    def _write(self) -> None:
+        while True:
+            rows = self._pending.get()
+            try:
+                if rows is None:
+                    return
+                # Drain what queued up meanwhile: one transaction for many batches.
+                batches = [rows]
+                while True:
+                    try:
+                        more = self._pending.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._pending.put(None)
+                        self._pending.task_done()
+                        break
+                    batches.append(more)
+                encoded = [
+                    (r[0], r[1], r[2], r[3], orjson.dumps(r[4], option=_NUMPY).decode(), r[5], r[6])
+                    for b in batches
+                    for r in b
+                ]
+                with self._lock:
+                    self._conn.executemany(
+                        "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", encoded
+                    )
+                for _ in batches[1:]:
+                    self._pending.task_done()
+            except Exception:  # never lose the writer: log and carry on
+                log.exception("writing to the prediction log failed")
+            finally:
+                self._pending.task_done()
+
+    def flush(self) -> None:
+        """Wait until every appended row is in the database."""
+        self._pending.join()
 
     def add_labels(self, labels: list[tuple[str, int, str]]) -> int:
+        self.flush()
         ts = datetime.now(timezone.utc).isoformat()
         ids = sorted({lb[0] for lb in labels})
         marks = ",".join("?" * len(ids))
@@ -178,10 +194,14 @@ class PredictionLog:
         return len(labels)
 
     def count(self) -> int:
+        self.flush()
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
 
     def close(self) -> None:
+        self.flush()
+        self._pending.put(None)
+        self._writer.join(timeout=30)
         with self._lock:
             self._conn.close()
 
@@ -210,48 +230,88 @@ def read_prediction_log(path: Path, since: str | None = None) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- batching
 class MicroBatcher:
-    """Gathers concurrent requests for up to ``max_wait_ms`` (or ``max_rows``) and predicts
-    them as one frame in a worker thread."""
+    """Gathers concurrent requests for up to ``max_wait_ms`` after the first one arrives (or
+    until ``max_rows``) and predicts them together in a worker thread.
 
-    def __init__(self, server: ModelServer, max_wait_ms: float, max_rows: int) -> None:
+    Requests are appended to a plain list (no per-request task or queue hand-off): the cost per
+    request stays a few microseconds however many are waiting.
+    """
+
+    def __init__(
+        self, server: ModelServer, max_wait_ms: float, max_rows: int, inline_rows: int = 256
+    ) -> None:
         self.server = server
         self.max_wait = max_wait_ms / 1000.0
         self.max_rows = max_rows
-        self.queue: asyncio.Queue[tuple[pd.DataFrame, asyncio.Future[Any]]] = asyncio.Queue()
+        self.inline_rows = inline_rows
+        self.pending: list[tuple[list[dict[str, Any]], asyncio.Future[bytes]]] = []
+        self.pending_rows = 0
+        self.first_at = 0.0
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.wake = asyncio.Event()
+        self.full = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         if self.task:
             self.task.cancel()
 
-    async def submit(self, frame: pd.DataFrame) -> Any:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.queue.put((frame, fut))
+    async def submit(self, records: list[dict[str, Any]]) -> bytes:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+        if not self.pending:
+            self.first_at = loop.time()
+            self.wake.set()
+        self.pending.append((records, fut))
+        self.pending_rows += len(records)
+        if self.pending_rows >= self.max_rows:
+            self.full.set()
         return await fut
+
+    def _take(self) -> list[tuple[list[dict[str, Any]], asyncio.Future[bytes]]]:
+        """The oldest requests up to ``max_rows`` (at least one)."""
+        rows, n = 0, 0
+        for records, _ in self.pending:
+            if n and rows + len(records) > self.max_rows:
+                break
+            rows += len(records)
+            n += 1
+        batch, self.pending = self.pending[:n], self.pending[n:]
+        self.pending_rows -= rows
+        if self.pending:
+            self.first_at = asyncio.get_running_loop().time()
+        else:
+            self.wake.clear()
+        if self.pending_rows < self.max_rows:
+            self.full.clear()
+        return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            first = await self.queue.get()
-            batch = [first]
-            rows = len(first[0])
-            deadline = loop.time() + self.max_wait
-            while rows < self.max_rows:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
+            await self.wake.wait()
+            remaining = self.first_at + self.max_wait - loop.time()
+            if remaining > 0 and not self.full.is_set():
                 try:
-                    item = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    break
-                batch.append(item)
-                rows += len(item[0])
+                    async with asyncio.timeout(remaining):
+                        await self.full.wait()
+                except TimeoutError:
+                    pass
+            batch = self._take()
+            requests = [r for r, _ in batch]
             try:
-                results = await asyncio.to_thread(self.server.predict_batch, [f for f, _ in batch])
-            except Exception as exc:  # a bad batch fails its requests, never the batcher
+                # Small batches on the compiled fast path take well under a millisecond: a
+                # thread hand-off (and the GIL ping-pong it starts) would cost more.
+                if (
+                    self.server.current.compiled is not None
+                    and sum(len(r) for r in requests) <= self.inline_rows
+                ):
+                    results = self.server.predict_batch(requests)
+                else:
+                    results = await asyncio.to_thread(self.server.predict_batch, requests)
+            except Exception as exc:  # a failed batch fails its requests, never the batcher
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -290,6 +350,7 @@ class ModelServer:
             return False
         new = load_alias(self.client, self.name, self.alias)
         self.current = new  # one reference swap: in-flight batches keep the model they hold
+        gc.freeze()  # the new model's objects, as at start-up
         log.info("serving %s v%s (alias %s moved)", self.name, new.version, self.alias)
         return True
 
@@ -300,34 +361,43 @@ class ModelServer:
             except Exception as exc:  # the registry is briefly unreachable: keep serving
                 log.warning("alias check failed: %s", exc)
 
-    def predict_batch(self, frames: list[pd.DataFrame]) -> list[dict[str, Any]]:
+    def predict_batch(self, batches: list[list[dict[str, Any]]]) -> list[bytes]:
+        """Predict the requests of one micro-batch together; log every row; JSON responses."""
         model = self.current
-        sizes = [len(f) for f in frames]
-        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        out = model.model.predict(None, joined)
+        joined = batches[0] if len(batches) == 1 else [r for b in batches for r in b]
+        output = model.output(joined)
+        labels, probs = model.model.label(output)
+        preds = labels.tolist()
+        prob = probs.get("probability")
+        prob_list = prob.tolist() if prob is not None else [None] * len(preds)
         ts = datetime.now(timezone.utc).isoformat()
-        results, rows, start = [], [], 0
-        records = joined.to_json(orient="records", date_format="iso")
-        feature_json = [json.dumps(r) for r in json.loads(records)]
-        preds = out["prediction"].tolist()
-        probs = out["probability"].tolist() if "probability" in out else [None] * len(preds)
-        for size in sizes:
+        responses, rows, start = [], [], 0
+        for batch in batches:
             request_id = uuid.uuid4().hex
             part = []
-            for i in range(size):
+            for i, rec in enumerate(batch):
                 j = start + i
-                pred = preds[j].item() if isinstance(preds[j], np.generic) else preds[j]
-                prob = None if probs[j] is None else float(probs[j])
-                part.append({"row": i, "prediction": pred, "probability": prob})
+                part.append({"row": i, "prediction": preds[j], "probability": prob_list[j]})
                 rows.append(
-                    (request_id, i, ts, model.version, feature_json[j], json.dumps(pred), prob)
+                    (
+                        request_id,
+                        i,
+                        ts,
+                        model.version,
+                        rec,
+                        orjson.dumps(preds[j], option=_NUMPY).decode(),
+                        prob_list[j],
+                    )
                 )
-            results.append(
-                {"request_id": request_id, "model_version": model.version, "predictions": part}
+            responses.append(
+                orjson.dumps(
+                    {"request_id": request_id, "model_version": model.version, "predictions": part},
+                    option=_NUMPY,
+                )
             )
-            start += size
+            start += len(batch)
         self.log.append(rows)
-        return results
+        return responses
 
 
 # --------------------------------------------------------------------------- the app
@@ -340,6 +410,7 @@ def create_app(
     max_wait_ms: float = 2.0,
     max_batch_rows: int = 2048,
     token_env: str = "LOOPML_API_TOKEN",
+    inline_rows: int = 256,
 ) -> Any:
     state: dict[str, Any] = {}
 
@@ -347,14 +418,23 @@ def create_app(
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         server = ModelServer(client, model_name, alias, log_path, poll_seconds)
         server.start()
-        batcher = MicroBatcher(server, max_wait_ms, max_batch_rows)
+        batcher = MicroBatcher(server, max_wait_ms, max_batch_rows, inline_rows)
         batcher.start()
         state.update(server=server, batcher=batcher, started=time.time())
+        # The imported libraries and the model are a million long-lived objects: a full garbage
+        # collection over them stalls every request for ~100 ms. Freeze them out of the GC's
+        # view (refcounting still frees them); new request garbage is collected as usual.
+        gc.collect()
+        gc.freeze()
         yield
         await batcher.stop()
         server.stop()
 
-    app = FastAPI(title="loopml model server", lifespan=lifespan)
+    app = FastAPI(
+        title="loopml model server",
+        description="POST /predict with JSON records (one object, a list, or {'records': [...]}).",
+        lifespan=lifespan,
+    )
 
     def _auth(request: Request) -> None:
         token = os.environ.get(token_env)
@@ -375,24 +455,6 @@ def create_app(
         _auth(request)
         return state["server"].current.info
 
-    @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
-        _auth(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"body is not valid JSON: {exc}") from None
-        records = body.get("records", body) if isinstance(body, dict) else body
-        if isinstance(records, dict):
-            records = [records]
-        if not isinstance(records, list):
-            raise InputError("expected a JSON object, a list of objects or {'records': [...]}")
-        server: ModelServer = state["server"]
-        frame = validate_records(
-            records, server.current.model.input_kinds, set(server.current.required)
-        )
-        return await state["batcher"].submit(frame)
-
     @app.post("/labels")
     async def labels(request: Request) -> dict[str, Any]:
         _auth(request)
@@ -410,4 +472,105 @@ def create_app(
         count = await asyncio.to_thread(state["server"].log.add_labels, parsed)
         return {"labels": count}
 
-    return app
+    async def predict(body: bytes, authorization: str | None) -> tuple[int, bytes]:
+        token = os.environ.get(token_env)
+        if token and authorization != f"Bearer {token}":
+            return 401, _detail("missing or wrong bearer token")
+        try:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"body is not valid JSON: {exc}") from None
+            records = parsed.get("records", parsed) if isinstance(parsed, dict) else parsed
+            if isinstance(records, dict):
+                records = [records]
+            current: LoadedModel = state["server"].current
+            checked = check_records(records, current.model.input_kinds, current.required)
+        except InputError as exc:
+            return 422, _detail(str(exc))
+        try:
+            return 200, await state["batcher"].submit(checked)
+        except Exception as exc:  # the model failed on valid input: a server error, logged
+            log.exception("prediction failed")
+            return 500, _detail(f"prediction failed: {type(exc).__name__}: {exc}")
+
+    return PredictRoute(app, predict)
+
+
+def _detail(message: str) -> bytes:
+    return orjson.dumps({"detail": message})
+
+
+class PredictRoute:
+    """ASGI app: ``POST /predict`` answered directly, everything else by the FastAPI app.
+
+    The prediction path skips FastAPI's routing, dependency and telemetry layers, which cost
+    more than the prediction itself for one-row requests; input checking and the micro-batcher
+    are the same as elsewhere.
+    """
+
+    def __init__(self, app: FastAPI, handler: Any) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            status, payload = 405, _detail("use POST /predict with JSON records")
+        else:
+            chunks, more = [], True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            auth = next(
+                (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+            )
+            status, payload = await self.handler(b"".join(chunks), auth)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def app_from_params(params: Any) -> Any:
+    """The server app for a loaded ``Params`` (its tracking store, model and ``serve`` section)."""
+    from loopml.tracking import setup_tracking
+
+    tracking = setup_tracking(params)
+    cfg = params.serve
+    return create_app(
+        tracking.client(),
+        params.promote.model_name,
+        alias=cfg.alias,
+        log_path=params.path("prediction_log"),
+        poll_seconds=cfg.poll_seconds,
+        max_wait_ms=cfg.max_wait_ms,
+        max_batch_rows=cfg.max_batch_rows,
+        token_env=cfg.token_env,
+        inline_rows=cfg.inline_rows,
+    )
+
+
+PARAMS_ENV, OVERRIDES_ENV = "LOOPML_SERVE_PARAMS", "LOOPML_SERVE_OVERRIDES"
+
+
+def app_from_environment() -> Any:
+    """App factory for worker processes (``serve.workers`` > 1): params from the environment."""
+    from loopml.config import load_params
+    from loopml.runtime import configure_environment
+
+    path = Path(os.environ[PARAMS_ENV])
+    configure_environment(path.parent)
+    return app_from_params(load_params(path, json.loads(os.environ.get(OVERRIDES_ENV, "{}"))))

@@ -214,8 +214,10 @@ def drift_report(
         column_scores=scores,
         html=html,
     )
-    labelled = (
-        current[current[schema.target].notna()] if schema.target in current else current.iloc[:0]
+    labelled = _sample(
+        current[current[schema.target].notna()] if schema.target in current else current.iloc[:0],
+        cfg.sample_rows,
+        seed,
     )
     if model is not None and len(labelled) >= cfg.min_labelled_rows:
         from loopml.metrics import classification_metrics, regression_metrics
