@@ -87,6 +87,18 @@ def bare(params_path: Path) -> dict[str, float]:
     return times
 
 
+def _import_everything() -> None:
+    """Import what either side uses, so that neither is charged a one-off import (Lightning and
+    GX take seconds to import; a long-lived worker pays that once)."""
+    import great_expectations  # noqa: F401
+    import mlflow  # noqa: F401
+    import pytorch_lightning  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    import flows.training  # noqa: F401
+    import loopml.lightning_model  # noqa: F401
+
+
 def flow_run(params_path: Path) -> dict[str, object]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -133,6 +145,9 @@ def main() -> None:
         params_path = project / "params.yaml"
         params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
+        t = time.perf_counter()
+        _import_everything()
+        imports = time.perf_counter() - t
         from prefect import flow
 
         @flow(name="startup-probe")
@@ -142,23 +157,30 @@ def main() -> None:
         t = time.perf_counter()
         _probe()
         startup = time.perf_counter() - t
-        sys.stderr.write(f"prefect startup {startup:.1f}s; bare script...\n")
-        bare_times = bare(params_path)
-        sys.stderr.write(f"bare {bare_times['total']:.1f}s; flow...\n")
+        sys.stderr.write(f"imports {imports:.1f}s, prefect startup {startup:.1f}s; first run...\n")
         first = flow_run(params_path)
-        sys.stderr.write(f"flow {first['total']:.1f}s; unchanged re-run...\n")
+        sys.stderr.write(f"first run {first['total']:.1f}s; bare script on new data...\n")
+        raw["data"]["source"]["generator"]["seed"] += 1  # a new batch: nothing cached
+        params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        bare_times = bare(params_path)
+        sys.stderr.write(f"bare {bare_times['total']:.1f}s; flow on the same new data...\n")
+        steady = flow_run(params_path)
+        sys.stderr.write(f"flow {steady['total']:.1f}s; unchanged re-run...\n")
         rerun = flow_run(params_path)
         sys.stderr.write(f"re-run {rerun['total']:.1f}s\n")
 
-    fit_in_flow = first["tasks"].get("train-candidate", 0.0)
+    fit_in_flow = steady["tasks"].get("train-candidate", 0.0)
     results = {
         "rows": args.rows,
+        "imports": imports,
         "startup": startup,
         "bare": bare_times,
-        "flow": first,
+        "first": first,
+        "flow": steady,
         "rerun": rerun,
-        "overhead_ratio": (first["total"] - bare_times["total"]) / bare_times["total"],
-        "outside_fit_share": 1.0 - fit_in_flow / first["total"],
+        "overhead_ratio": (steady["total"] - bare_times["total"]) / bare_times["total"],
+        "first_overhead_ratio": (first["total"] - bare_times["total"]) / bare_times["total"],
+        "outside_fit_share": 1.0 - fit_in_flow / steady["total"],
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -176,33 +198,37 @@ def main() -> None:
 
 
 def render(r: dict, started: str) -> str:
-    b, f, rr = r["bare"], r["flow"], r["rerun"]
+    b, first, f, rr = r["bare"], r["first"], r["flow"], r["rerun"]
     lines = [
         BEGIN,
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores, "
         f"{r['rows']:,} rows of the bundled dataset, the shipped `params.yaml` candidates "
-        "(`python bench/bench_training.py`).",
+        "(`python bench/bench_training.py`). Libraries are imported once before anything is "
+        f"timed ({r['imports']:.1f} s; Lightning and GX dominate), as in a long-lived worker.",
         "",
         "| run | wall s | vs bare |",
         "|---|---:|---:|",
         f"| bare script (generate, split, transform, fit, predict) | {b['total']:.1f} | 1.00x |",
-        f"| training flow, first run | {f['total']:.1f} | {f['total'] / b['total']:.2f}x |",
+        f"| training flow, steady state (new batch; stores, suite exist) | {f['total']:.1f} | "
+        f"{f['total'] / b['total']:.2f}x |",
+        f"| training flow, first run on a new project (creates the MLflow store, profiles the "
+        f"GX suite) | {first['total']:.1f} | {first['total'] / b['total']:.2f}x |",
         f"| training flow, unchanged re-run | {rr['total']:.1f} "
         f"| {rr['total'] / b['total']:.2f}x |",
         f"| Prefect API start-up (embedded server, once per process) | {r['startup']:.1f} | |",
         "",
-        f"Overhead of the flow over the bare script: **{r['overhead_ratio']:.0%}** "
-        f"(target: under 25 %). Share of the flow outside model fitting: "
-        f"{r['outside_fit_share']:.0%}.",
+        f"Overhead of the flow over the bare script: **{r['overhead_ratio']:.0%}** in the steady "
+        f"state, {r['first_overhead_ratio']:.0%} on a new project (target: under 25 %). Share "
+        f"of the steady-state flow outside model fitting: {r['outside_fit_share']:.0%}.",
         "",
-        "| task (first run) | wall s |",
-        "|---|---:|",
+        "| task | steady state s | first run s | unchanged re-run s |",
+        "|---|---:|---:|---:|",
     ]
     for name, secs in sorted(f["tasks"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {name} | {secs:.1f} |")
-    lines += ["", "| task (unchanged re-run) | wall s |", "|---|---:|"]
-    for name, secs in sorted(rr["tasks"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {name} | {secs:.1f} |")
+        lines.append(
+            f"| {name} | {secs:.1f} | {first['tasks'].get(name, 0.0):.1f} | "
+            f"{rr['tasks'].get(name, 0.0):.1f} |"
+        )
     lines.append(END)
     return "\n".join(lines)
 

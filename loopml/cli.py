@@ -273,8 +273,38 @@ def monitor(
 
 
 @app.command()
+def score(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """Run the batch-scoring flow once: the champion predicts a batch from score.source.
+
+    Predictions go to paths.scores (one Parquet file per run) and to the prediction log.
+    Score a file: -S score.source.kind=file -S score.source.file.path=new_customers.csv
+    """
+    _setup(params, verbose)
+    from loopml.config import parse_dotted
+
+    try:
+        _load(params, set_)
+        from flows.scoring import batch_scoring
+
+        result = batch_scoring(
+            params_path=str(params.resolve()), overrides=parse_dotted(set_ or [])
+        )
+    except LoopmlError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
+        f"(@{result.alias}) -> {result.path}",
+        markup=False,
+    )
+
+
+@app.command()
 def deploy(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
-    """Serve the training and monitoring deployments (schedules from params.yaml); blocks."""
+    """Serve the training, monitoring and batch-scoring deployments (schedules from
+    params.yaml); blocks."""
     _setup(params)
     try:
         p = _load(params, set_)

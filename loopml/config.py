@@ -49,6 +49,7 @@ class PathsConfig(_Model):
     reports: Path = Path("reports")
     locks: Path = Path(".loopml/locks")
     prediction_log: Path = Path("data/predictions.sqlite")
+    scores: Path = Path("data/scores")
     runtime: Path = Path(".loopml/run")
 
 
@@ -376,6 +377,16 @@ class ServeConfig(_Model):
     token_env: str = Field("LOOPML_API_TOKEN", description="Bearer token read from this variable.")
 
 
+class ScoreConfig(_Model):
+    """Batch scoring: the registry's model predicts a batch of rows from any source."""
+
+    alias: str = "champion"
+    source: SourceConfig = SourceConfig(generator=GeneratorSource(n_rows=5000, seed=2024))
+    chunk_rows: int = Field(100_000, gt=0, description="Rows predicted at a time.")
+    log_predictions: bool = Field(True, description="Append scored rows to the prediction log.")
+    schedule_cron: str | None = Field(None, description="Scoring schedule; null: on demand.")
+
+
 class DeployConfig(_Model):
     training_cron: str | None = Field("0 3 * * *", description="Retraining schedule; null: none.")
     timezone: str = "UTC"
@@ -394,6 +405,7 @@ class Params(_Model):
     promote: PromoteConfig = PromoteConfig()
     monitor: MonitorConfig = MonitorConfig()
     serve: ServeConfig = ServeConfig()
+    score: ScoreConfig = ScoreConfig()
     deploy: DeployConfig = DeployConfig()
 
     # Not read from YAML: the folder that relative paths are resolved against.

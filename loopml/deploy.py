@@ -1,9 +1,10 @@
 """Deployments and the local stack.
 
-``loopml deploy`` serves the ``training`` and ``monitoring`` deployments (schedules and default
-parameters from ``params.yaml``) with ``prefect.serve``; ``loopml up`` starts, without Docker,
-a Prefect server with its UI, the MLflow UI, that deployment process and the model server, and
-``loopml down`` stops exactly what ``up`` started (by the process groups it recorded).
+``loopml deploy`` serves the ``training``, ``monitoring`` and ``batch-scoring`` deployments
+(schedules and default parameters from ``params.yaml``) with ``prefect.serve``; ``loopml up``
+starts, without Docker, a Prefect server with its UI, the MLflow UI, that deployment process and
+the model server, and ``loopml down`` stops exactly what ``up`` started (by the process groups it
+recorded).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SERVICES = ("prefect", "mlflow", "deployments", "model")
 
 def build_deployments(params: Params, params_path: Path) -> list[Any]:
     from flows.monitoring import monitoring
+    from flows.scoring import batch_scoring
     from flows.training import training
 
     parameters = {"params_path": str(params_path.resolve())}
@@ -50,6 +52,13 @@ def build_deployments(params: Params, params_path: Path) -> list[Any]:
             description="Evidently drift and quality; triggers training when due",
             tags=["loopml", params.project.name],
         ),
+        batch_scoring.to_deployment(
+            name="batch-scoring",
+            parameters=parameters,
+            cron=params.score.schedule_cron,
+            description="the champion scores a batch from score.source into paths.scores",
+            tags=["loopml", params.project.name],
+        ),
     ]
 
 
@@ -57,7 +66,7 @@ def serve_deployments(params: Params, params_path: Path) -> None:
     """Register the deployments with their schedules and run their flows as they come (blocks)."""
     from prefect import serve
 
-    serve(*build_deployments(params, params_path), limit=2)
+    serve(*build_deployments(params, params_path), limit=3)
 
 
 def _wait_http(url: str, timeout: float) -> bool:
@@ -148,7 +157,9 @@ def up(
         env,
         root,
     )
-    messages.append("deployments     training, monitoring (served by `loopml deploy`)")
+    messages.append(
+        "deployments     training, monitoring, batch-scoring (served by `loopml deploy`)"
+    )
     client = setup_tracking(params).client()
     try:
         client.get_model_version_by_alias(params.promote.model_name, params.serve.alias)

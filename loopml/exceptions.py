@@ -6,6 +6,7 @@ Hierarchy::
     ├── ConfigError            params.yaml or an override is wrong
     ├── SourceError            a data source cannot be read (missing, unreachable, empty)
     ├── DataValidationError    a snapshot failed a blocking expectation
+    ├── InputError             rows to predict do not fit the model (serving, batch scoring)
     ├── VersioningError        DVC could not version or fetch a snapshot
     ├── TrainingError          a candidate failed to train
     └── PromotionRefused       a candidate did not pass the promotion policy
@@ -54,6 +55,11 @@ class DataValidationError(LoopmlError):
             f"snapshot {snapshot} failed {len(self.failures)} blocking "
             f"expectation(s){where}:\n{lines}"
         )
+
+
+class InputError(LoopmlError, ValueError):
+    """Rows to predict do not fit the model's input. The message names the column (and the
+    record or source) and the problem; the server answers it with a 422."""
 
 
 class VersioningError(LoopmlError):

@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loopml.exceptions import InputError
+
 log = logging.getLogger(__name__)
 
 MAX_RECORDS = 10_000
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
-
-
-class InputError(ValueError):
-    """Bad request input; the message names the column and the problem."""
 
 
 class NotCompilable(Exception):

@@ -104,7 +104,7 @@ def bootstrap_interval(
     else:
         values = []
         for idx in draws:
-            v = _fast_metric(metric, task, y[idx], output[idx])
+            v = fast_metric(metric, task, y[idx], output[idx])
             if not np.isnan(v):
                 values.append(v)
     if not values:
@@ -151,7 +151,7 @@ def bootstrap_roc_auc(
     return np.asarray(out, dtype=float)
 
 
-def _fast_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
+def fast_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
     """The bootstrap's inner loop: only the one metric asked for."""
     if task == "regression":
         if metric == "rmse":

@@ -36,7 +36,8 @@ import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from loopml.fastpath import InputError, check_records, compile_features, records_frame
+from loopml.exceptions import InputError
+from loopml.fastpath import check_records, compile_features, records_frame
 
 log = logging.getLogger(__name__)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY

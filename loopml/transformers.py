@@ -78,7 +78,12 @@ class DateParts(TransformerMixin, BaseEstimator):
         frame = pd.DataFrame(X)
         cols = []
         for _, col in frame.items():
-            ts = pd.to_datetime(col, errors="coerce")
+            # Already datetimes (the usual case): to_datetime would still scan every value.
+            ts = (
+                col
+                if pd.api.types.is_datetime64_any_dtype(col)
+                else pd.to_datetime(col, errors="coerce")
+            )
             for part in self.parts:
                 values = ts.dt.dayofweek if part == "weekday" else getattr(ts.dt, part)
                 cols.append(values.astype(float).to_numpy())

@@ -21,7 +21,12 @@ from prefect.cache_policies import NO_CACHE
 from loopml.caching import code_digest
 from loopml.config import LOWER_IS_BETTER, EvaluateConfig
 from loopml.io import write_json
-from loopml.metrics import bootstrap_interval, classification_metrics, regression_metrics
+from loopml.metrics import (
+    fast_metric,
+    bootstrap_interval,
+    classification_metrics,
+    regression_metrics,
+)
 from loopml.models import FitResult
 from loopml.pyfunc import LoopmlModel
 from tasks.train import ModelData, build_model
@@ -78,22 +83,56 @@ def permutation_importance(
     repeats: int,
     seed: int,
 ) -> pd.DataFrame:
-    """Drop of ``metric`` when one raw input column is shuffled (positive = the model uses it)."""
+    """Drop of ``metric`` when one raw input column is shuffled (positive = the model uses it).
+
+    The first shuffle of each column goes through the feature transformer and shows which model
+    features depend on that column; further shuffles permute those features' rows directly
+    (the same result, since each such feature is a function of that column alone) and skip the
+    transformer. Where a feature depends on several columns, every shuffle is transformed.
+    """
     rng = np.random.default_rng(seed)
-    base = _score(task, y, model.predict_output(rows)).get(metric, np.nan)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    x = model.features(rows)
+    base = _metric(model, x, y, task, metric)
+    columns = list(model.input_kinds)
+    first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    owners = np.zeros(x.shape[1], dtype=int)
+    for col in columns:
+        order = rng.permutation(len(rows))
+        shuffled = rows.copy()
+        shuffled[col] = shuffled[col].to_numpy()[order]
+        xs = model.features(shuffled)
+        block = np.flatnonzero(~(np.isclose(xs, x) | (np.isnan(xs) & np.isnan(x))).all(axis=0))
+        owners[block] += 1
+        first[col] = (xs, block)
+    separable = bool((owners <= 1).all())
     records = []
-    for col in model.input_kinds:
-        drops = []
-        for _ in range(repeats):
-            shuffled = rows.copy()
-            shuffled[col] = rng.permutation(shuffled[col].to_numpy())
-            value = _score(task, y, model.predict_output(shuffled)).get(metric, np.nan)
-            drops.append(sign * (base - value))
+    for col in columns:
+        xs, block = first[col]
+        drops = [sign * (base - _metric(model, xs, y, task, metric))]
+        for _ in range(repeats - 1):
+            order = rng.permutation(len(rows))
+            if separable:
+                xp = x.copy()
+                xp[:, block] = x[order][:, block]
+            else:
+                shuffled = rows.copy()
+                shuffled[col] = shuffled[col].to_numpy()[order]
+                xp = model.features(shuffled)
+            drops.append(sign * (base - _metric(model, xp, y, task, metric)))
         records.append(
             {"feature": col, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
         )
     return pd.DataFrame(records).sort_values("importance", ascending=False, ignore_index=True)
+
+
+def _metric(model: LoopmlModel, x: np.ndarray, y: np.ndarray, task: str, metric: str) -> float:
+    """One metric of the model on already transformed features."""
+    if task == "classification":
+        output = model.predictor.predict_proba(x)
+    else:
+        output = np.asarray(model.predictor.predict(x), dtype=float)
+    return fast_metric(metric, task, y, output)
 
 
 def worst_errors(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,6 +169,7 @@ def log_candidate(
 ) -> dict[str, str]:
     """A child run for the candidate: params, metrics, trials, epochs, plots, pyfunc model."""
     import mlflow
+    from mlflow.entities import Metric
     from mlflow.models import infer_signature
 
     import loopml
@@ -186,21 +188,28 @@ def log_candidate(
     )
     run_id = child.info.run_id
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_params({f"model.{k}": str(v)[:500] for k, v in fit.params.items()})
-        mlflow.log_params({"model.kind": fit.kind})
-        mlflow.log_metric(f"val_{evaluation.primary}", fit.val_score)
-        mlflow.log_metric("fit_seconds", fit.fit_seconds)
-        for name, value in evaluation.metrics.items():
-            mlflow.log_metric(f"test_{name}", value)
+        mlflow.log_params(
+            {"model.kind": fit.kind, **{f"model.{k}": str(v)[:500] for k, v in fit.params.items()}}
+        )
         lo, hi = evaluation.ci
         mlflow.log_metrics(
-            {f"test_{evaluation.primary}_ci_low": lo, f"test_{evaluation.primary}_ci_high": hi}
+            {
+                f"val_{evaluation.primary}": fit.val_score,
+                "fit_seconds": fit.fit_seconds,
+                **{f"test_{name}": value for name, value in evaluation.metrics.items()},
+                f"test_{evaluation.primary}_ci_low": lo,
+                f"test_{evaluation.primary}_ci_high": hi,
+            }
         )
-        for row in fit.history:
-            step = int(row.get("epoch", 0))
-            mlflow.log_metrics(
-                {k: v for k, v in row.items() if k != "epoch" and np.isfinite(v)}, step=step
-            )
+        now = int(time.time() * 1000)
+        history = [
+            Metric(key=k, value=float(v), timestamp=now, step=int(row.get("epoch", 0)))
+            for row in fit.history
+            for k, v in row.items()
+            if k != "epoch" and np.isfinite(v)
+        ]
+        if history:  # per-epoch curves in one call, not one database round trip per value
+            client.log_batch(run_id, metrics=history)
         for i, trial in enumerate(fit.trials):
             with mlflow.start_run(
                 run_name=f"{fit.name}-trial-{i}", nested=True, tags={"loopml.trial": str(i)}

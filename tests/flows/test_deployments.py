@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from loopml.config import load_params
@@ -57,16 +58,17 @@ def test_deployments_trigger_training_and_respect_the_cooldown(stack: dict) -> N
         with get_client(sync_client=True) as client:
             deadline = time.time() + 120
             names: set[str] = set()
-            while time.time() < deadline and names != {"training", "monitoring"}:
+            expected = {"training", "monitoring", "batch-scoring"}
+            while time.time() < deadline and names != expected:
                 names = {d.name for d in client.read_deployments()}
                 time.sleep(1)
-            assert names == {"training", "monitoring"}, (stack["tmp"] / "deploy.log").read_text()[
-                -3000:
-            ]
+            assert names == expected, (stack["tmp"] / "deploy.log").read_text()[-3000:]
             training_dep = client.read_deployment_by_name("training/training")
             monitoring_dep = client.read_deployment_by_name("monitoring/monitoring")
             assert [s.schedule.cron for s in training_dep.schedules] == ["0 3 * * *"]
             assert [s.schedule.cron for s in monitoring_dep.schedules] == ["*/30 * * * *"]
+            scoring_dep = client.read_deployment_by_name("batch-scoring/batch-scoring")
+            assert scoring_dep.schedules == []  # score.schedule_cron is null: on demand
             assert training_dep.parameters["params_path"] == str(stack["repo"] / "params.yaml")
 
         run = run_deployment("training/training", timeout=600)
@@ -75,6 +77,11 @@ def test_deployments_trigger_training_and_respect_the_cooldown(stack: dict) -> N
         mlflow = setup_tracking(params).client()
         champion = mlflow.get_model_version_by_alias(params.promote.model_name, "champion")
         assert champion.version in ("1", 1)
+
+        scored = run_deployment("batch-scoring/batch-scoring", timeout=600)
+        assert scored.state.is_completed(), scored.state
+        [scores_file] = params.path("scores").glob("scores-*-v1-*.parquet")
+        assert len(pd.read_parquet(scores_file)) == params.score.source.generator.n_rows
 
         first = run_deployment(
             "monitoring/monitoring", parameters={"overrides": DRIFT}, timeout=600

@@ -178,3 +178,24 @@ def test_values_are_typed_as_training_reads_them() -> None:
         "at": pd.Timestamp("2024-01-02T03:04:05").to_pydatetime(),
         "plan": "7",
     }  # unknown column "x" dropped, zone dropped keeping the wall time, as in loopml.schema
+
+
+def test_transformed_features_are_separable_by_input_column(churn: dict[str, Any]) -> None:
+    """What permutation importance relies on: shuffling a raw column equals permuting the rows
+    of the features it owns, and each feature has exactly one owner."""
+    model = _model(churn, FeaturesConfig())
+    rows = churn["train"].head(800)[list(churn["kinds"])]
+    x = model.features(rows)
+    owners = np.zeros(x.shape[1], dtype=int)
+    rng = np.random.default_rng(0)
+    for col in churn["kinds"]:
+        order = rng.permutation(len(rows))
+        shuffled = rows.copy()
+        shuffled[col] = shuffled[col].to_numpy()[order]
+        xs = model.features(shuffled)
+        block = np.flatnonzero(~np.isclose(xs, x, equal_nan=True).all(axis=0))
+        owners[block] += 1
+        expected = x.copy()
+        expected[:, block] = x[order][:, block]
+        np.testing.assert_allclose(xs, expected, rtol=0, atol=0)
+    assert (owners <= 1).all() and owners.sum() > 0.9 * len(owners)  # the rest are constant here

@@ -1,0 +1,65 @@
+"""The batch-scoring flow: the registry's champion predicts a batch of rows from a source.
+
+Wiring only: every step is a task from ``tasks/``, called with keywords.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from loopml.config import load_params
+from tasks.collect import describe_source, read_source
+from tasks.score import (
+    ScoredBatch,
+    current_run_id,
+    load_scorer,
+    log_scores,
+    publish_scores,
+    score_rows,
+    write_scores,
+)
+from tasks.tracking import setup
+
+
+@flow(name="batch-scoring", log_prints=False)
+def batch_scoring(
+    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+) -> ScoredBatch:
+    """Score a batch from ``score.source`` with the model behind ``score.alias``; write the
+    predictions to ``paths.scores`` and append them to the prediction log.
+
+    Args:
+        params_path: the params.yaml to load.
+        overrides: nested keys that replace those of params.yaml for this run,
+            e.g. ``{"score": {"source": {"kind": "file", "file": {"path": "new.csv"}}}}``.
+    """
+    params = load_params(params_path, overrides)
+    run_id = current_run_id()
+    tracking = setup(params=params)
+    frame = read_source(source=params.score.source, root=params.root)
+    scorer = load_scorer(
+        tracking=tracking, model_name=params.promote.model_name, alias=params.score.alias
+    )
+    scores = score_rows(
+        frame=frame,
+        scorer=scorer,
+        schema=params.data.schema_,
+        chunk_rows=params.score.chunk_rows,
+        source=describe_source(params.score.source),
+    )
+    path = write_scores(
+        scores=scores, out_dir=params.path("scores"), model_version=scorer.version, run_id=run_id
+    )
+    logged = log_scores(
+        frame=frame,
+        scores=scores,
+        scorer=scorer,
+        log_path=params.path("prediction_log"),
+        request_id=f"batch-{run_id}",
+        enabled=params.score.log_predictions,
+    )
+    return publish_scores(
+        scores=scores, scorer=scorer, path=path, logged=logged, ui_url=params.tracking.ui_url
+    )
