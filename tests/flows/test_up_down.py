@@ -55,6 +55,7 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect_home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",  # rich wraps the CLI's lines at the terminal width
     }
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -73,10 +74,11 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
             env,
             project,
         )
-        assert started.returncode == 0, started.stdout + started.stderr
-        assert f"Prefect UI      http://127.0.0.1:{prefect_port}" in started.stdout
-        assert f"MLflow UI       http://127.0.0.1:{mlflow_port}" in started.stdout
-        assert f"model server    http://127.0.0.1:{params.serve.port}" in started.stdout
+        said = started.stdout + started.stderr  # the CLI reports on stderr
+        assert started.returncode == 0, said
+        assert f"Prefect UI      http://127.0.0.1:{prefect_port}" in said
+        assert f"MLflow UI       http://127.0.0.1:{mlflow_port}" in said
+        assert f"model server    http://127.0.0.1:{params.serve.port}" in said
 
         pids = running(params.path("runtime"))
         assert set(pids) == set(SERVICES), pids
@@ -94,9 +96,10 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
         assert again.returncode != 0 and "already running" in again.stdout + again.stderr
 
         stopped = _cli(["down", "--params", str(params_path)], env, project)
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        said = stopped.stdout + stopped.stderr
+        assert stopped.returncode == 0, said
         for name in SERVICES:
-            assert name in stopped.stdout
+            assert f"{name} (pid {pids[name]})" in said
         for pid in pids.values():
             with pytest.raises(ProcessLookupError):
                 os.killpg(pid, 0)  # the whole process group is gone
@@ -114,7 +117,7 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
         assert bystander.poll() is None  # not ours to stop
         assert running(params.path("runtime")) == {}
         nothing = _cli(["down", "--params", str(params_path)], env, project)
-        assert "nothing was running" in nothing.stdout
+        assert "nothing was running" in nothing.stdout + nothing.stderr
     finally:
         _cli(["down", "--params", str(params_path)], env, project)
         bystander.kill()
