@@ -101,6 +101,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies of our own children count
+    as gone once reaped)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(-pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def running(run_dir: Path) -> dict[str, int]:
     out = {}
     for name in SERVICES:
@@ -196,10 +210,11 @@ def down(params: Params, timeout: float = 20.0) -> list[str]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.time() + timeout
-            while _alive(pid) and time.time() < deadline:
-                time.sleep(0.2)
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+            while _group_alive(pid) and time.time() < deadline:
+                time.sleep(0.2)  # the leader and its children (server workers) all exit
+            if _group_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
             stopped.append(f"{name} (pid {pid})")
         pidfile.unlink(missing_ok=True)
     return stopped
