@@ -130,6 +130,7 @@ def test_burst_during_alias_switch_fails_nothing_and_logs_every_prediction(
 ) -> None:
     import uvicorn
 
+    registry["tracking"].activate()  # earlier tests point this process at other MLflow stores
     client = registry["tracking"].client()
     v1, v2 = registry["versions"]
     log_path = tmp_path / "burst.sqlite"
