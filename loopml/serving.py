@@ -67,14 +67,10 @@ def load_alias(client: Any, name: str, alias: str) -> LoadedModel:
     import mlflow
 
     mv = client.get_model_version_by_alias(name, alias)
-    # Resolve the version through this client's stores, not whatever the process-wide MLflow
-    # URI happens to be (one process may hold several registries: tests, notebooks).
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{name}/{mv.version}",
-        tracking_uri=client.tracking_uri,
-        registry_uri=getattr(client, "_registry_uri", None) or client.tracking_uri,
-    )
-    pyfunc = mlflow.pyfunc.load_model(local)
+    # The artifacts' own location, resolved by this client: "models:/name/version" would go
+    # through the process-wide registry URI (one process may hold several registries).
+    location = client.get_model_version_download_uri(name, mv.version)
+    pyfunc = mlflow.pyfunc.load_model(location)
     inner = pyfunc.unwrap_python_model()
     schema = pyfunc.metadata.get_input_schema()
     required = (

@@ -22,9 +22,9 @@ from loopml.caching import code_digest
 from loopml.config import LOWER_IS_BETTER, EvaluateConfig
 from loopml.io import write_json
 from loopml.metrics import (
-    fast_metric,
     bootstrap_interval,
     classification_metrics,
+    fast_metric,
     regression_metrics,
 )
 from loopml.models import FitResult

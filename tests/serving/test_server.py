@@ -130,7 +130,6 @@ def test_burst_during_alias_switch_fails_nothing_and_logs_every_prediction(
 ) -> None:
     import uvicorn
 
-    registry["tracking"].activate()  # earlier tests point this process at other MLflow stores
     client = registry["tracking"].client()
     v1, v2 = registry["versions"]
     log_path = tmp_path / "burst.sqlite"
@@ -182,3 +181,21 @@ def test_burst_during_alias_switch_fails_nothing_and_logs_every_prediction(
         log.groupby("request_id")["row"].max().add(1).sort_index(),
         check_names=False,
     )
+
+
+def test_models_load_through_the_servers_own_client(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    """A process pointed at another MLflow store (other tests, a notebook) still serves the
+    registry it was given."""
+    import mlflow
+
+    from loopml.serving import load_alias
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'other.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        loaded = load_alias(registry["tracking"].client(), "churn-classifier", "champion")
+    finally:
+        registry["tracking"].activate()
+    assert loaded.version == registry["versions"][0]
