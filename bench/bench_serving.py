@@ -152,9 +152,8 @@ DRIFTED = {
 def monitoring_times(rows: list[int], workdir: Path) -> dict[str, object]:
     """Train a champion with the training flow, then time the monitoring flow per batch size."""
     import yaml
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    from bench.common import timed_flow
     from flows.monitoring import monitoring
     from flows.training import training
     from tests.conftest import make_dvc_repo, small_params
@@ -179,21 +178,7 @@ def monitoring_times(rows: list[int], workdir: Path) -> dict[str, object]:
                 }
             },
         }
-        t = time.perf_counter()
-        state = monitoring(params_path=params_path, overrides=overrides, return_state=True)
-        total = time.perf_counter() - t
-        verdict = state.result()
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
-                )
-            )
-        tasks = {
-            r.name.rsplit("-", 1)[0]: (r.end_time - r.start_time).total_seconds()
-            for r in runs
-            if r.start_time and r.end_time
-        }
+        verdict, total, tasks = timed_flow(monitoring, params_path=params_path, overrides=overrides)
         out["runs"][n] = {"total": total, "tasks": tasks, "drift": verdict.drift}
         sys.stderr.write(f"monitoring {n:,} rows: {total:.1f}s\n")
     return out

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -100,27 +99,11 @@ def _import_everything() -> None:
 
 
 def flow_run(params_path: Path) -> dict[str, object]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
+    from bench.common import timed_flow
     from flows.training import training
 
-    t = time.perf_counter()
-    state = training(params_path=str(params_path), return_state=True)
-    total = time.perf_counter() - t
-    result = state.result()
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
-            )
-        )
-    per_task: dict[str, float] = defaultdict(float)
-    for run in runs:
-        if run.start_time and run.end_time:
-            name = run.name.rsplit("-", 1)[0]  # "train-candidate-877" -> "train-candidate"
-            per_task[name] += (run.end_time - run.start_time).total_seconds()
-    return {"total": total, "tasks": dict(per_task), "decision": result.decision}
+    result, total, tasks = timed_flow(training, params_path=str(params_path))
+    return {"total": total, "tasks": tasks, "decision": result.decision}
 
 
 def main() -> None:

@@ -34,31 +34,35 @@ def build_deployments(params: Params, params_path: Path) -> list[Any]:
     from flows.training import training
 
     parameters = {"params_path": str(params_path.resolve())}
-    cron = params.deploy.training_cron
+    jobs = [  # flow, deployment name, cron (None: on demand only), description
+        (
+            training,
+            "training",
+            params.deploy.training_cron,
+            "collect -> validate -> features -> train -> evaluate -> promote",
+        ),
+        (
+            monitoring,
+            "monitoring",
+            params.monitor.schedule_cron,
+            "Evidently drift and quality; triggers training when due",
+        ),
+        (
+            batch_scoring,
+            "batch-scoring",
+            params.score.schedule_cron,
+            "the champion scores a batch from score.source into paths.scores",
+        ),
+    ]
     return [
-        training.to_deployment(
-            name="training",
+        flow.to_deployment(
+            name=name,
             parameters=parameters,
             cron=cron,
-            description="collect -> validate -> features -> train -> evaluate -> promote",
+            description=description,
             tags=["loopml", params.project.name],
         )
-        if cron
-        else training.to_deployment(name="training", parameters=parameters, tags=["loopml"]),
-        monitoring.to_deployment(
-            name="monitoring",
-            parameters=parameters,
-            cron=params.monitor.schedule_cron,
-            description="Evidently drift and quality; triggers training when due",
-            tags=["loopml", params.project.name],
-        ),
-        batch_scoring.to_deployment(
-            name="batch-scoring",
-            parameters=parameters,
-            cron=params.score.schedule_cron,
-            description="the champion scores a batch from score.source into paths.scores",
-            tags=["loopml", params.project.name],
-        ),
+        for flow, name, cron, description in jobs
     ]
 
 

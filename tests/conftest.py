@@ -109,13 +109,17 @@ def churn_frame() -> Any:
     return generate_churn(3000, seed=7)
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loopml.cli", *args],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
 
 

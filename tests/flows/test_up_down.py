@@ -19,6 +19,7 @@ import yaml
 
 from loopml.config import load_params
 from loopml.deploy import SERVICES, running
+from tests.conftest import run_cli
 from tests.registry import build_registry
 from tests.stack import free_port
 
@@ -26,14 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "loopml.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout=600)
 
 
 def _deployments(api: str) -> set[str]:

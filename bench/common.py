@@ -1,0 +1,32 @@
+"""Shared by the benchmarks: wall time of a flow run and of each of its tasks."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+
+def timed_flow(flow: Callable[..., Any], **kwargs: Any) -> tuple[Any, float, dict[str, float]]:
+    """Run ``flow``; return its result, its wall time and the seconds per task (from the
+    Prefect API; repeated tasks such as ``train-candidate-*`` are summed)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    t = time.perf_counter()
+    state = flow(**kwargs, return_state=True)
+    total = time.perf_counter() - t
+    result = state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    tasks: dict[str, float] = defaultdict(float)
+    for run in runs:
+        if run.start_time and run.end_time:
+            name = run.name.rsplit("-", 1)[0]  # "train-candidate-877" -> "train-candidate"
+            tasks[name] += (run.end_time - run.start_time).total_seconds()
+    return result, total, dict(tasks)
