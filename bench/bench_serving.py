@@ -219,7 +219,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "loopml.cli",
+                    "loopml_cli",
                     "serve",
                     "--params",
                     str(params.root / "params.yaml"),

@@ -1,8 +1,5 @@
-"""The monitoring flow: Evidently drift and quality checks of production data against the
-champion's training snapshot; retrains through the ``training`` deployment when due.
-
-Wiring only: every step is a task from ``tasks/``, called with keywords.
-"""
+"""The monitoring flow: production data against the champion's training snapshot (Evidently
+drift, and decay where labels arrived); retraining through the ``training`` deployment when due."""
 
 from __future__ import annotations
 
@@ -11,19 +8,21 @@ from typing import Any
 from prefect import flow
 
 from loopml.config import load_params
+from loopml.monitoring.policy import Verdict
 from tasks.monitor import (
-    Verdict,
     champion_model,
     current_data,
-    decide_and_trigger,
+    decide,
     drift_report,
     log_monitoring,
+    notify,
     reference_data,
+    trigger_retraining,
 )
-from tasks.tracking import setup
+from tasks.tracking import setup_tracking
 
 
-@flow(name="monitoring", log_prints=False)
+@flow(name="monitoring")
 def monitoring(
     params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
 ) -> Verdict:
@@ -34,41 +33,42 @@ def monitoring(
         overrides: nested keys that replace those of params.yaml for this run.
     """
     params = load_params(params_path, overrides)
-    schema = params.data.schema_
-    tracking = setup(params=params)
-    reference, champion = reference_data(
+    table = params.data.table
+    tracking = setup_tracking(params=params)
+    reference = reference_data(
         tracking=tracking,
         model_name=params.promote.model_name,
         snapshots_dir=params.path("snapshots"),
-        schema=schema,
+        table=table,
     )
     current = current_data(
         cfg=params.monitor,
         log_path=params.path("prediction_log"),
         source=params.data.source,
         root=params.root,
-        schema=schema,
+        table=table,
         clean=params.data.clean,
     )
     model = champion_model(tracking=tracking, model_name=params.promote.model_name)
     result = drift_report(
         reference=reference,
         current=current,
-        schema=schema,
+        table=table,
         cfg=params.monitor,
         seed=params.project.seed,
         model=model,
-        reference_metrics=champion["metrics"],
         metric=params.primary_metric,
     )
-    verdict = decide_and_trigger(
-        result=result,
-        cfg=params.monitor,
-        tracking=tracking,
-        params_path=str(params_path),
-        overrides=overrides,
+    verdict = decide(result=result, cfg=params.monitor, tracking=tracking)
+    verdict = trigger_retraining(
+        verdict=verdict, cfg=params.monitor, params_path=str(params_path), overrides=overrides
     )
+    notify(verdict=verdict, cfg=params.monitor)
     log_monitoring(
-        tracking=tracking, cfg=params.monitor, result=result, verdict=verdict, champion=champion
+        tracking=tracking,
+        cfg=params.monitor,
+        result=result,
+        verdict=verdict,
+        champion=reference.champion,
     )
     return verdict

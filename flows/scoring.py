@@ -1,7 +1,4 @@
-"""The batch-scoring flow: the registry's champion predicts a batch of rows from a source.
-
-Wiring only: every step is a task from ``tasks/``, called with keywords.
-"""
+"""The batch-scoring flow: a registry alias's model predicts a batch of rows from a source."""
 
 from __future__ import annotations
 
@@ -10,20 +7,13 @@ from typing import Any
 from prefect import flow
 
 from loopml.config import load_params
-from tasks.collect import describe_source, read_source
-from tasks.score import (
-    ScoredBatch,
-    current_run_id,
-    load_scorer,
-    log_scores,
-    publish_scores,
-    score_rows,
-    write_scores,
-)
-from tasks.tracking import setup
+from loopml.scoring import ScoredBatch
+from tasks.collect import read_source
+from tasks.score import load_scorer, log_scores, publish_scores, score_rows, write_scores
+from tasks.tracking import setup_tracking
 
 
-@flow(name="batch-scoring", log_prints=False)
+@flow(name="batch-scoring")
 def batch_scoring(
     params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
 ) -> ScoredBatch:
@@ -36,8 +26,7 @@ def batch_scoring(
             e.g. ``{"score": {"source": {"kind": "file", "file": {"path": "new.csv"}}}}``.
     """
     params = load_params(params_path, overrides)
-    run_id = current_run_id()
-    tracking = setup(params=params)
+    tracking = setup_tracking(params=params)
     frame = read_source(source=params.score.source, root=params.root)
     scorer = load_scorer(
         tracking=tracking, model_name=params.promote.model_name, alias=params.score.alias
@@ -45,21 +34,23 @@ def batch_scoring(
     scores = score_rows(
         frame=frame,
         scorer=scorer,
-        schema=params.data.schema_,
+        table=params.data.table,
         chunk_rows=params.score.chunk_rows,
-        source=describe_source(params.score.source),
+        source=params.score.source,
     )
-    path = write_scores(
-        scores=scores, out_dir=params.path("scores"), model_version=scorer.version, run_id=run_id
-    )
+    path = write_scores(scores=scores, out_dir=params.path("scores"), model_version=scorer.version)
     logged = log_scores(
         frame=frame,
         scores=scores,
         scorer=scorer,
         log_path=params.path("prediction_log"),
-        request_id=f"batch-{run_id}",
         enabled=params.score.log_predictions,
     )
     return publish_scores(
-        scores=scores, scorer=scorer, path=path, logged=logged, ui_url=params.tracking.ui_url
+        scores=scores,
+        scorer=scorer,
+        alias=params.score.alias,
+        path=path,
+        logged=logged,
+        ui_url=params.tracking.ui_url,
     )

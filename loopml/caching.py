@@ -1,4 +1,5 @@
-"""Prefect cache keys: a re-run with unchanged data, parameters and code skips the fitting."""
+"""Identities of work already done: a re-run with unchanged data, parameters and code skips the
+fitting and evaluation (Prefect cache keys) and registers nothing new (registry fingerprints)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,52 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from pydantic import BaseModel
+
+from loopml.config import CandidateConfig, EvaluateConfig, LightningConfig
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _sha(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _dump(model: BaseModel) -> str:
+    return json.dumps(model.model_dump(mode="json"), sort_keys=True)
 
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """Hash of the source that shapes a trained model (the loopml package and tasks/)."""
+    """Hash of the library's source, which shapes every trained model."""
     digest = hashlib.sha256()
-    for folder in (ROOT / "loopml", ROOT / "tasks"):
-        for path in sorted(folder.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _dump(value: Any) -> str:
-    if hasattr(value, "model_dump"):
-        return json.dumps(value.model_dump(mode="json"), sort_keys=True)
-    return json.dumps(value, sort_keys=True, default=str)
+def fit_key(
+    data_fingerprint: str,
+    candidate: CandidateConfig,
+    lightning: LightningConfig,
+    index: int,
+    seed: int,
+    metric: str,
+) -> str:
+    """Identity of one fitted candidate: data, candidate, trainer settings, seed, code."""
+    trainer = _dump(lightning) if candidate.kind == "lightning" else ""
+    return "fit-" + _sha(
+        data_fingerprint, _dump(candidate), trainer, str(index), str(seed), metric, code_digest()
+    )
 
 
-def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Key of ``train_candidate``: data fingerprint, candidate, trainer settings, seed, code."""
-    parts = [
-        parameters["data"].fingerprint,
-        _dump(parameters["candidate"]),
-        _dump(parameters["lightning"]) if parameters["candidate"].kind == "lightning" else "",
-        str(parameters["index"]),
-        str(parameters["seed"]),
-        parameters["metric"],
-        code_digest(),
-    ]
-    return "fit-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+def evaluation_key(fit: str, cfg: EvaluateConfig, metric: str, seed: int, stage: str) -> str:
+    """Identity of an evaluation (``stage``: metrics, or the full analysis) of a fitted model."""
+    return "eval-" + _sha(fit, _dump(cfg), metric, str(seed), stage, code_digest())
+
+
+def version_fingerprint(data_fingerprint: str, params_digest: str) -> str:
+    """Identity of a model version: data, every parameter, code."""
+    return _sha(data_fingerprint, params_digest, code_digest())

@@ -61,68 +61,11 @@ DEVICES = ["web", "ios", "android", "smart_tv", "console"]
 DEVICE_PROBS = [0.35, 0.28, 0.25, 0.09, 0.03]
 PAYMENTS = ["card", "paypal", "bank_transfer", "gift_card", "crypto"]
 PAYMENT_PROBS = [0.62, 0.2, 0.12, 0.05, 0.01]
-COUNTRIES = [
-    "US",
-    "GB",
-    "DE",
-    "FR",
-    "CA",
-    "BR",
-    "IN",
-    "ES",
-    "IT",
-    "MX",
-    "AU",
-    "NL",
-    "SE",
-    "PL",
-    "JP",
-    "KR",
-    "AR",
-    "CO",
-    "CL",
-    "TR",
-    "BE",
-    "CH",
-    "AT",
-    "NO",
-    "DK",
-    "FI",
-    "IE",
-    "PT",
-    "CZ",
-    "RO",
-    "HU",
-    "GR",
-    "IL",
-    "ZA",
-    "NG",
-    "EG",
-    "KE",
-    "MA",
-    "SA",
-    "AE",
-    "SG",
-    "MY",
-    "TH",
-    "VN",
-    "ID",
-    "PH",
-    "NZ",
-    "PE",
-    "EC",
-    "UY",
-    "UA",
-    "BG",
-    "HR",
-    "RS",
-    "SK",
-    "SI",
-    "LT",
-    "LV",
-    "EE",
-    "IS",
-]
+COUNTRIES = (
+    "US GB DE FR CA BR IN ES IT MX AU NL SE PL JP KR AR CO CL TR BE CH AT NO DK FI IE "
+    "PT CZ RO HU GR IL ZA NG EG KE MA SA AE SG MY TH VN ID PH NZ PE EC UY UA BG HR RS "
+    "SK SI LT LV EE IS"
+).split()
 
 # The schema of the generated table, as declared in params.yaml.
 SCHEMA: dict[str, ColumnKind] = {
@@ -218,6 +161,134 @@ def churn_logit(frame: pd.DataFrame, concept: float = 0.0) -> np.ndarray:
     return logit
 
 
+def _accounts(
+    rng: np.random.Generator, n: int, start: str, days: float, cov: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Event times, plans, tenure and the categorical profile of each customer."""
+    t0 = pd.Timestamp(start)
+    offsets = np.sort(rng.uniform(0.0, days * 86_400.0, n))
+    event_time = (t0 + pd.to_timedelta(offsets, unit="s")).floor("s")  # event logs keep seconds
+    plan_code = _categorical(rng, n, PLAN_PROBS, cov.get("plan", 0.0))
+    tenure_days = np.where(rng.random(n) < 0.15, rng.uniform(0, 30, n), rng.gamma(1.6, 300.0, n))
+    tenure_days = np.maximum(_shift(tenure_days, cov.get("tenure_months", 0.0)), 0.0)
+    zipf = 1.0 / np.arange(1, len(COUNTRIES) + 1) ** 1.15
+    return {
+        "event_time": event_time,
+        "plan_code": plan_code,
+        "tenure_days": tenure_days,
+        "signup_date": event_time - pd.to_timedelta(np.round(tenure_days), unit="D"),
+        "country_code": _categorical(rng, n, zipf, cov.get("country", 0.0)),
+        "channel_code": _categorical(rng, n, CHANNEL_PROBS, cov.get("acquisition_channel", 0.0)),
+        "device_code": _categorical(rng, n, DEVICE_PROBS, cov.get("device", 0.0)),
+        "payment_code": _categorical(rng, n, PAYMENT_PROBS, cov.get("payment_method", 0.0)),
+    }
+
+
+def _billing(
+    rng: np.random.Generator, n: int, acc: dict[str, np.ndarray], cov: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Engagement (latent), monthly and total charges with spikes and missing totals."""
+    engagement = rng.normal(0.0, 1.0, n)
+    monthly = PLAN_PRICE[acc["plan_code"]] * rng.lognormal(0.0, 0.22, n) + rng.exponential(2.0, n)
+    spikes = rng.random(n) < 0.002
+    monthly[spikes] *= rng.uniform(5, 15, spikes.sum())
+    monthly = np.maximum(_shift(monthly, cov.get("monthly_charges", 0.0)), 0.5)
+    tenure_months = acc["tenure_days"] / 30.44
+    total = monthly * tenure_months * rng.uniform(0.9, 1.1, n)
+    total[(tenure_months < 1.0) | (rng.random(n) < 0.01)] = np.nan
+    return {"engagement": engagement, "monthly": monthly, "total": total}
+
+
+def _activity(
+    rng: np.random.Generator,
+    n: int,
+    engagement: np.ndarray,
+    plan_code: np.ndarray,
+    cov: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Sessions, minutes, last login (with dormant outliers), tickets, discounts, devices."""
+    sessions = rng.poisson(np.exp(2.3 + 0.6 * engagement + cov.get("sessions_last_30d", 0.0)))
+    minutes = rng.gamma(2.0, 9.0 * np.exp(0.25 * engagement))
+    minutes = _shift(minutes, cov.get("avg_session_minutes", 0.0))
+    minutes[rng.random(n) < 0.08] = np.nan
+    login = rng.exponential(9.0 * np.exp(-0.7 * engagement))
+    login = np.maximum(_shift(login, cov.get("days_since_last_login", 0.0)), 0.0)
+    stale = rng.random(n) < 0.001  # dormant accounts: heavy right tail
+    login[stale] = rng.uniform(365.0, 2000.0, int(stale.sum()))
+    tickets = rng.poisson(0.5 + 0.3 * (plan_code == 0) + cov.get("support_tickets_90d", 0.0))
+    discount = np.where(rng.random(n) < 0.7, 0.0, np.round(rng.uniform(5, 40, n)))
+    discount = np.clip(_shift(discount, cov.get("discount_pct", 0.0)), 0.0, 90.0)
+    return {
+        "sessions": sessions,
+        "minutes": minutes,
+        "login": login,
+        "tickets": tickets,
+        "discount": discount,
+        "devices": 1 + rng.poisson(0.8 + 0.4 * (plan_code >= 2)),
+        "referrals": rng.poisson(0.3, n),
+    }
+
+
+def _person(
+    rng: np.random.Generator,
+    n: int,
+    engagement: np.ndarray,
+    plan_code: np.ndarray,
+    cov: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Age (with data-entry errors), NPS (often missing) and the contract flags."""
+    age = np.clip(rng.normal(38.0, 12.0, n), 16, 90)
+    age = _shift(age, cov.get("age", 0.0))
+    age[rng.random(n) < 0.0005] = 999.0  # data-entry errors
+    age[rng.random(n) < 0.05] = np.nan
+    nps = np.clip(np.round(rng.normal(6.5 + 1.0 * engagement, 2.0)), 0, 10)
+    nps = _shift(nps, cov.get("nps_score", 0.0))
+    nps[rng.random(n) < 0.35] = np.nan
+    autopay = rng.random(n) < 0.6 + cov.get("autopay", 0.0)
+    annual = rng.random(n) < np.array([0.1, 0.25, 0.35, 0.7])[plan_code]
+    paperless = rng.random(n) < 0.72
+    failed = rng.random(n) < np.where(autopay, 0.03, 0.09)
+    return {
+        "age": age,
+        "nps": nps,
+        "autopay": autopay,
+        "annual": annual,
+        "paperless": paperless,
+        "failed": failed,
+    }
+
+
+def _frame(id_start: int, n: int, acc: dict, bill: dict, act: dict, per: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(id_start, id_start + n, dtype=np.int64),
+            "event_time": acc["event_time"],
+            "signup_date": acc["signup_date"].floor("D"),
+            "tenure_months": np.round(acc["tenure_days"] / 30.44, 2),
+            "plan": pd.Categorical.from_codes(acc["plan_code"], PLANS),
+            "country": pd.Categorical.from_codes(acc["country_code"], COUNTRIES),
+            "acquisition_channel": pd.Categorical.from_codes(acc["channel_code"], CHANNELS),
+            "device": pd.Categorical.from_codes(acc["device_code"], DEVICES),
+            "payment_method": pd.Categorical.from_codes(acc["payment_code"], PAYMENTS),
+            "monthly_charges": np.round(bill["monthly"], 2),
+            "total_charges": np.round(bill["total"], 2),
+            "sessions_last_30d": act["sessions"].astype(np.int64),
+            "avg_session_minutes": np.round(act["minutes"], 1),
+            "days_since_last_login": np.round(act["login"], 1),
+            "support_tickets_90d": act["tickets"].astype(np.int64),
+            "discount_pct": act["discount"],
+            "num_devices": act["devices"].astype(np.int64),
+            "referrals": act["referrals"].astype(np.int64),
+            "age": np.round(per["age"]),
+            "nps_score": per["nps"],
+            "autopay": per["autopay"],
+            "annual_contract": per["annual"],
+            "paperless_billing": per["paperless"],
+            "last_payment_failed": per["failed"],
+        }
+    )
+
+
 def generate_churn(
     n_rows: int,
     seed: int = 42,
@@ -233,93 +304,18 @@ def generate_churn(
     unknown = set(drift.covariate) - set(SCHEMA)
     if unknown:
         raise ValueError(f"drift.covariate names unknown feature(s): {sorted(unknown)}")
-    cov = drift.covariate
+    cov, n = drift.covariate, n_rows
     rng = np.random.default_rng(seed)
-    n = n_rows
-
-    t0 = pd.Timestamp(start)
-    offsets = np.sort(rng.uniform(0.0, days * 86_400.0, n))
-    event_time = (t0 + pd.to_timedelta(offsets, unit="s")).floor("s")  # event logs keep seconds
-
-    plan_code = _categorical(rng, n, PLAN_PROBS, cov.get("plan", 0.0))
-    tenure_days = np.where(rng.random(n) < 0.15, rng.uniform(0, 30, n), rng.gamma(1.6, 300.0, n))
-    tenure_days = np.maximum(_shift(tenure_days, cov.get("tenure_months", 0.0)), 0.0)
-    tenure_months = tenure_days / 30.44
-    signup_date = event_time - pd.to_timedelta(np.round(tenure_days), unit="D")
-
-    zipf = 1.0 / np.arange(1, len(COUNTRIES) + 1) ** 1.15
-    country_code = _categorical(rng, n, zipf, cov.get("country", 0.0))
-    channel_code = _categorical(rng, n, CHANNEL_PROBS, cov.get("acquisition_channel", 0.0))
-    device_code = _categorical(rng, n, DEVICE_PROBS, cov.get("device", 0.0))
-    payment_code = _categorical(rng, n, PAYMENT_PROBS, cov.get("payment_method", 0.0))
-
-    engagement = rng.normal(0.0, 1.0, n)
-    monthly = PLAN_PRICE[plan_code] * rng.lognormal(0.0, 0.22, n) + rng.exponential(2.0, n)
-    spikes = rng.random(n) < 0.002
-    monthly[spikes] *= rng.uniform(5, 15, spikes.sum())
-    monthly = np.maximum(_shift(monthly, cov.get("monthly_charges", 0.0)), 0.5)
-    total = monthly * tenure_months * rng.uniform(0.9, 1.1, n)
-    total[(tenure_months < 1.0) | (rng.random(n) < 0.01)] = np.nan
-
-    sessions = rng.poisson(np.exp(2.3 + 0.6 * engagement + cov.get("sessions_last_30d", 0.0)))
-    minutes = rng.gamma(2.0, 9.0 * np.exp(0.25 * engagement))
-    minutes = _shift(minutes, cov.get("avg_session_minutes", 0.0))
-    minutes[rng.random(n) < 0.08] = np.nan
-    login = rng.exponential(9.0 * np.exp(-0.7 * engagement))
-    login = np.maximum(_shift(login, cov.get("days_since_last_login", 0.0)), 0.0)
-    stale = rng.random(n) < 0.001  # dormant accounts: heavy right tail
-    login[stale] = rng.uniform(365.0, 2000.0, int(stale.sum()))
-    tickets = rng.poisson(0.5 + 0.3 * (plan_code == 0) + cov.get("support_tickets_90d", 0.0))
-    discount = np.where(rng.random(n) < 0.7, 0.0, np.round(rng.uniform(5, 40, n)))
-    discount = np.clip(_shift(discount, cov.get("discount_pct", 0.0)), 0.0, 90.0)
-    devices = 1 + rng.poisson(0.8 + 0.4 * (plan_code >= 2))
-    referrals = rng.poisson(0.3, n)
-    age = np.clip(rng.normal(38.0, 12.0, n), 16, 90)
-    age = _shift(age, cov.get("age", 0.0))
-    age[rng.random(n) < 0.0005] = 999.0  # data-entry errors
-    age[rng.random(n) < 0.05] = np.nan
-    nps = np.clip(np.round(rng.normal(6.5 + 1.0 * engagement, 2.0)), 0, 10)
-    nps = _shift(nps, cov.get("nps_score", 0.0))
-    nps[rng.random(n) < 0.35] = np.nan
-    autopay = rng.random(n) < 0.6 + cov.get("autopay", 0.0)
-    annual = rng.random(n) < np.array([0.1, 0.25, 0.35, 0.7])[plan_code]
-    paperless = rng.random(n) < 0.72
-    failed = rng.random(n) < np.where(autopay, 0.03, 0.09)
-
-    frame = pd.DataFrame(
-        {
-            "customer_id": np.arange(id_start, id_start + n, dtype=np.int64),
-            "event_time": event_time,
-            "signup_date": signup_date.floor("D"),
-            "tenure_months": np.round(tenure_months, 2),
-            "plan": pd.Categorical.from_codes(plan_code, PLANS),
-            "country": pd.Categorical.from_codes(country_code, COUNTRIES),
-            "acquisition_channel": pd.Categorical.from_codes(channel_code, CHANNELS),
-            "device": pd.Categorical.from_codes(device_code, DEVICES),
-            "payment_method": pd.Categorical.from_codes(payment_code, PAYMENTS),
-            "monthly_charges": np.round(monthly, 2),
-            "total_charges": np.round(total, 2),
-            "sessions_last_30d": sessions.astype(np.int64),
-            "avg_session_minutes": np.round(minutes, 1),
-            "days_since_last_login": np.round(login, 1),
-            "support_tickets_90d": tickets.astype(np.int64),
-            "discount_pct": discount,
-            "num_devices": devices.astype(np.int64),
-            "referrals": referrals.astype(np.int64),
-            "age": np.round(age),
-            "nps_score": nps,
-            "autopay": autopay,
-            "annual_contract": annual,
-            "paperless_billing": paperless,
-            "last_payment_failed": failed,
-        }
-    )
-    logit = churn_logit(frame, concept=drift.concept)
-    p_churn = _sigmoid(logit)
+    acc = _accounts(rng, n, start, days, cov)
+    bill = _billing(rng, n, acc, cov)
+    act = _activity(rng, n, bill["engagement"], acc["plan_code"], cov)
+    per = _person(rng, n, bill["engagement"], acc["plan_code"], cov)
+    frame = _frame(id_start, n, acc, bill, act, per)
+    p_churn = _sigmoid(churn_logit(frame, concept=drift.concept))
     frame["churned"] = rng.random(n) < p_churn
     spend = (
-        frame["monthly_charges"].to_numpy() * (1 - 0.9 * p_churn) * (1 + 0.05 * devices)
-        + 2.0 * np.log1p(sessions)
+        frame["monthly_charges"].to_numpy() * (1 - 0.9 * p_churn) * (1 + 0.05 * act["devices"])
+        + 2.0 * np.log1p(act["sessions"])
         + rng.normal(0.0, 2.0, n)
     )
     frame["next_month_spend"] = np.round(np.maximum(spend, 0.0), 2)

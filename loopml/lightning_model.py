@@ -24,30 +24,18 @@ log = logging.getLogger(__name__)
 
 
 class TabularMLP(pl.LightningModule):
-    def __init__(
-        self,
-        n_inputs: int,
-        n_outputs: int,
-        task: str,
-        hidden_sizes: list[int],
-        dropout: float,
-        batch_norm: bool,
-        learning_rate: float,
-        weight_decay: float,
-        scheduler_factor: float,
-        scheduler_patience: int,
-    ) -> None:
+    def __init__(self, n_inputs: int, n_outputs: int, task: str, cfg: LightningConfig) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.cfg = cfg
         layers: list[nn.Module] = []
         width = n_inputs
-        for size in hidden_sizes:
+        for size in cfg.hidden_sizes:
             layers.append(nn.Linear(width, size))
-            if batch_norm:
+            if cfg.batch_norm:
                 layers.append(nn.BatchNorm1d(size))
             layers.append(nn.ReLU())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
+            if cfg.dropout:
+                layers.append(nn.Dropout(cfg.dropout))
             width = size
         layers.append(nn.Linear(width, n_outputs))
         self.net = nn.Sequential(*layers)
@@ -77,12 +65,12 @@ class TabularMLP(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
+        cfg = self.cfg
         opt = torch.optim.AdamW(
-            self.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
+            self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
         )
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=hp.scheduler_factor, patience=hp.scheduler_patience
+            opt, mode="min", factor=cfg.scheduler_factor, patience=cfg.scheduler_patience
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
@@ -90,26 +78,23 @@ class TabularMLP(pl.LightningModule):
 class TabularDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        x_train: np.ndarray,
-        y_train: np.ndarray,
-        x_val: np.ndarray,
-        y_val: np.ndarray,
+        train: tuple[np.ndarray, np.ndarray],
+        val: tuple[np.ndarray, np.ndarray],
         task: str,
-        batch_size: int,
-        num_workers: int,
+        cfg: LightningConfig,
         pin_memory: bool,
         seed: int,
     ) -> None:
         super().__init__()
         target_dtype = torch.long if task == "classification" else torch.float32
         self.train_set = TensorDataset(
-            torch.from_numpy(x_train), torch.as_tensor(y_train, dtype=target_dtype)
+            torch.from_numpy(train[0]), torch.as_tensor(train[1], dtype=target_dtype)
         )
         self.val_set = TensorDataset(
-            torch.from_numpy(x_val), torch.as_tensor(y_val, dtype=target_dtype)
+            torch.from_numpy(val[0]), torch.as_tensor(val[1], dtype=target_dtype)
         )
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.batch_size = cfg.batch_size
+        self.num_workers = cfg.num_workers
         self.pin_memory = pin_memory
         self.seed = seed
 
@@ -206,6 +191,27 @@ def resolve_hardware(cfg: LightningConfig) -> tuple[str, str, bool]:
     )
 
 
+def _trainer(
+    cfg: LightningConfig, accelerator: str, precision: str, history: _History
+) -> pl.Trainer:
+    """A quiet trainer: no checkpoints, loggers or progress bars; early stopping on val loss."""
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=cfg.devices,
+        precision=precision,
+        max_epochs=cfg.max_epochs,
+        deterministic=cfg.deterministic,
+        callbacks=[
+            pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
+            history,
+        ],
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
 def fit_lightning(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -229,33 +235,11 @@ def fit_lightning(
         n_inputs=x_train.shape[1],
         n_outputs=n_classes if task == "classification" else 1,
         task=task,
-        hidden_sizes=list(cfg.hidden_sizes),
-        dropout=cfg.dropout,
-        batch_norm=cfg.batch_norm,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        scheduler_factor=cfg.scheduler_factor,
-        scheduler_patience=cfg.scheduler_patience,
+        cfg=cfg,
     )
-    data = TabularDataModule(
-        x_train, y_train, x_val, y_val, task, cfg.batch_size, cfg.num_workers, pin, seed
-    )
+    data = TabularDataModule((x_train, y_train), (x_val, y_val), task, cfg, pin, seed)
     history = _History()
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=cfg.devices,
-        precision=precision,
-        max_epochs=cfg.max_epochs,
-        deterministic=cfg.deterministic,
-        callbacks=[
-            pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
-            history,
-        ],
-        enable_checkpointing=False,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _trainer(cfg, accelerator, precision, history)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")

@@ -1,4 +1,7 @@
-"""Metrics for classification and regression, with bootstrap confidence intervals."""
+"""Metrics for classification and regression, with bootstrap confidence intervals.
+
+:func:`metrics_for` is the one place metrics are computed from targets and model output.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,18 @@ from sklearn import metrics as skm
 from loopml.config import LOWER_IS_BETTER
 
 
-def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def metrics_for(task: str, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """Every metric of ``task`` from targets and model output.
+
+    Classification: ``y`` holds class indices 0..k-1 and ``output`` the (n, k) probabilities.
+    Regression: ``output`` holds the predictions.
+    """
+    if task == "classification":
+        return _classification(y, output)
+    return _regression(y, output)
+
+
+def _classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """``y`` holds class indices 0..k-1, ``proba`` the (n, k) predicted probabilities."""
     k = proba.shape[1]
     pred = proba.argmax(axis=1)
@@ -49,7 +63,7 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]
     return out
 
 
-def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def _regression(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {
         "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
         "mae": float(skm.mean_absolute_error(y, pred)),
@@ -59,12 +73,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 def metric_value(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> float:
     """One metric from targets and model output (probabilities or predictions)."""
-    values = (
-        classification_metrics(y, output)
-        if task == "classification"
-        else regression_metrics(y, output)
-    )
-    return values.get(metric, float("nan"))
+    return metrics_for(task, y, output).get(metric, float("nan"))
 
 
 def is_better(a: float, b: float, metric: str, margin: float = 0.0) -> bool:
@@ -164,3 +173,12 @@ def fast_metric(metric: str, task: str, y: np.ndarray, output: np.ndarray) -> fl
     if metric == "accuracy":
         return float(np.mean(output.argmax(axis=1) == y))
     return metric_value(metric, task, y, output)
+
+
+def select_best(scores: list[float], metric: str) -> int:
+    """Index of the best score (of equal scores, the last; NaN never wins over a number)."""
+    best = 0
+    for i, score in enumerate(scores):
+        if is_better(score, scores[best], metric):
+            best = i
+    return best

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -16,6 +16,7 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 from loopml.config import CandidateConfig, LightningConfig
 from loopml.exceptions import ConfigError, TrainingError
 from loopml.metrics import is_better, metric_value
+from loopml.modeldata import Matrices, ModelData
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +30,35 @@ _SKLEARN = {
 }
 
 
-@dataclass
+class Predictor(Protocol):
+    """A fitted estimator on transformed features (scikit-learn's API)."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
 class Trial:
     params: dict[str, Any]
     val_score: float
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitResult:
+    """A fitted candidate: the best of its trials, scored on the validation split."""
+
     name: str
     kind: str
-    predictor: Any
+    predictor: Predictor
     params: dict[str, Any]
     val_score: float
     fit_seconds: float
     trials: list[Trial] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
+    key: str = ""
+    """Identity of the fit (:func:`loopml.caching.fit_key`), set by :func:`train_candidate`."""
 
 
 def make_estimator(kind: str, task: str, params: dict[str, Any], seed: int, where: str) -> Any:
@@ -64,20 +77,20 @@ def make_estimator(kind: str, task: str, params: dict[str, Any], seed: int, wher
         raise ConfigError([f"{where}: {exc}"]) from exc
 
 
-def _output(predictor: Any, x: np.ndarray, task: str) -> np.ndarray:
+def _output(predictor: Predictor, x: np.ndarray, task: str) -> np.ndarray:
     return predictor.predict_proba(x) if task == "classification" else predictor.predict(x)
 
 
 def _fit_once(
     kind: str,
     params: dict[str, Any],
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    data: Matrices,
     task: str,
     n_classes: int,
     lightning: LightningConfig,
     seed: int,
     where: str,
-) -> Any:
+) -> Predictor:
     x_train, y_train, x_val, y_val = data
     if kind == "lightning":
         from loopml.lightning_model import fit_lightning
@@ -99,7 +112,7 @@ def _fit_once(
 def fit_candidate(
     candidate: CandidateConfig,
     index: int,
-    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    data: Matrices,
     task: str,
     n_classes: int,
     metric: str,
@@ -121,7 +134,7 @@ def fit_candidate(
                 candidate.search.space, n_iter=candidate.search.n_trials, random_state=seed
             )
         )
-    best: tuple[Any, dict[str, Any], float] | None = None
+    best: tuple[Predictor, dict[str, Any], float] | None = None
     for overrides in grid:
         params = {**candidate.params, **overrides}
         t0 = time.perf_counter()
@@ -151,3 +164,21 @@ def fit_candidate(
         result.fit_seconds,
     )
     return result
+
+
+def train_candidate(
+    candidate: CandidateConfig,
+    index: int,
+    data: ModelData,
+    metric: str,
+    lightning: LightningConfig,
+    seed: int,
+) -> FitResult:
+    """Fit one candidate of ``train.candidates`` (``index``) on a feature set's matrices."""
+    from loopml.caching import fit_key
+
+    fit = fit_candidate(
+        candidate, index, data.matrices(), data.task, data.n_classes, metric, lightning, seed
+    )
+    key = fit_key(data.fingerprint, candidate, lightning, index, seed, metric)
+    return replace(fit, key=key)

@@ -6,7 +6,7 @@ allowed) and returns a frame with ``prediction`` (and class probabilities for cl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import numpy as np
@@ -14,12 +14,18 @@ import pandas as pd
 
 from loopml.schema import conform_frame
 
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+
+    from loopml.modeldata import ModelData
+    from loopml.models import FitResult, Predictor
+
 
 class LoopmlModel(mlflow.pyfunc.PythonModel):
     def __init__(
         self,
-        transformer: Any,
-        predictor: Any,
+        transformer: ColumnTransformer,
+        predictor: Predictor,
         task: str,
         input_kinds: dict[str, str],
         classes: list[Any] | None = None,
@@ -64,6 +70,17 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         labels, probs = self.label(self.predict_output(frame))
         return pd.DataFrame({"prediction": labels, **probs})
+
+
+def bundle(fit: FitResult, data: ModelData) -> LoopmlModel:
+    """The served model of a fitted candidate: its data's transformer and its estimator."""
+    return LoopmlModel(
+        transformer=data.transformer,
+        predictor=fit.predictor,
+        task=data.task,
+        input_kinds=data.input_kinds,
+        classes=data.classes,
+    )
 
 
 def signature_example(

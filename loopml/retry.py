@@ -1,22 +1,14 @@
-"""Retry policy for I/O tasks: retry what may pass on a second try, never what cannot."""
+"""Which failures may pass on a second try (I/O) and which cannot (bad data, bad config)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from loopml.exceptions import ConfigError, DataValidationError, SourceError
+from loopml.exceptions import LoopmlError, SourceError, VersioningError
 
 
 def is_transient(exc: BaseException) -> bool:
+    """A network, disk or lock failure: worth a retry. Bad data or configuration: never."""
     if isinstance(exc, SourceError):
         return exc.transient
-    return not isinstance(exc, ConfigError | DataValidationError | ValueError | TypeError)
-
-
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry only transient failures (network, locks)."""
-    try:
-        exc = state.result(raise_on_failure=False)
-    except Exception as err:  # the state could not even give its exception back
-        exc = err
-    return isinstance(exc, BaseException) and is_transient(exc)
+    if isinstance(exc, LoopmlError):
+        return isinstance(exc, VersioningError)  # a DVC remote or lock that was busy
+    return not isinstance(exc, ValueError | TypeError | KeyError | AttributeError)

@@ -29,7 +29,7 @@ def configure_environment(project_root: Path | None = None) -> None:
     """
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "loopml,tasks,flows")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "loopml,loopml_cli,tasks,flows")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -46,7 +46,7 @@ def configure_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     if not any(isinstance(h, RichHandler) for h in root.handlers):
         root.addHandler(handler)
-    for name in ("loopml", "tasks", "flows"):
+    for name in ("loopml", "loopml_cli", "tasks", "flows"):
         logging.getLogger(name).setLevel(level)
     root.setLevel(logging.WARNING)
     for noisy in ("great_expectations", "dvc", "mlflow", "alembic", "httpx"):

@@ -10,9 +10,12 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.config import Params
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 def _resolve_sqlite(uri: str, root: Path) -> str:
@@ -64,7 +67,7 @@ class Tracking:
     experiment: str
     ui_url: str
 
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         from mlflow import MlflowClient
 
         return MlflowClient(tracking_uri=self.uri, registry_uri=self.registry)

@@ -1,1 +1,2 @@
-"""Lifecycle stages, one module each: small typed functions with Prefect's ``@task`` on top."""
+"""Prefect tasks: each one library call (``loopml``) plus its Prefect policy (retries on I/O,
+cache key, artifact). No task module imports another."""

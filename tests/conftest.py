@@ -20,8 +20,33 @@ SHARED = REPO_ROOT.parent / "shared" / "datasets"
 BASE_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 
+# The kind of each test, from where it lives (besides markers set in the modules themselves).
+KINDS = {
+    "architecture": "code",
+    "loopml": "code",
+    "tasks": "code",
+    "flows": "flow",
+    "loopml_cli": "flow",
+    "data": "data",
+    "model": "model",
+    "browser": "browser",
+}
+SUBKINDS = {"serving": "serving", "monitoring": "monitoring"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     configure_environment()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(item.path).relative_to(REPO_ROOT / "tests").parts
+        kind = KINDS.get(parts[0])
+        if kind:
+            item.add_marker(getattr(pytest.mark, kind))
+        for part in parts[1:-1]:
+            if part in SUBKINDS:
+                item.add_marker(getattr(pytest.mark, SUBKINDS[part]))
 
 
 def needs_shared(*parts: str) -> Any:
@@ -113,7 +138,7 @@ def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "loopml.cli", *args],
+        [sys.executable, "-m", "loopml_cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -8,19 +8,21 @@ from typing import Any
 import pytest
 import yaml
 
+from loopml.candidates import record_candidates
 from loopml.config import load_params
 from loopml.datagen import generate_churn
+from loopml.evaluation import evaluate_candidate
+from loopml.features import fit_transformer, write_features
+from loopml.modeldata import load_model_data
+from loopml.models import train_candidate
+from loopml.promotion import Challenger, register_and_promote
+from loopml.runs import log_candidate, parent_run
+from loopml.schema import conform_frame
+from loopml.splits import split_frame
 from loopml.tracking import setup_tracking
-from tasks.collect import conform
-from tasks.evaluate import evaluate
-from tasks.features import fit_transformer, split, write_features
-from tasks.promote import register_and_promote
-from tasks.train import log_candidate, prepare_model_data, train_candidate
 
 
-def promotion_jobs(
-    root: Path, raw: dict[str, Any], data_version: str, resamples: int
-) -> dict[str, Any]:
+def promotion_jobs(root: Path, raw: dict[str, Any], data_version: str) -> dict[str, Any]:
     """Features, trained and logged candidates, and the keyword arguments that promote each.
 
     Real parts throughout (GX is not involved): DVC-free features on disk, real fitting, a real
@@ -29,46 +31,37 @@ def promotion_jobs(
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     params = load_params(root / "params.yaml")
-    schema = params.data.schema_
-    frame = conform.fn(frame=generate_churn(3000, seed=4), schema=schema, clean=params.data.clean)
-    splits = split.fn(frame=frame, schema=schema, cfg=params.features.split, seed=1)
-    transformer = fit_transformer.fn(train=splits.train, schema=schema, cfg=params.features)
-    features = write_features.fn(
-        splits=splits,
-        transformer=transformer,
-        out_dir=root / "features",
-        data_version=data_version,
-        schema=schema,
-    )
-    data = prepare_model_data.fn(features=features, schema=schema, features_cfg=params.features)
+    table = params.data.table
+    frame = conform_frame(generate_churn(3000, seed=4), table.columns)
+    splits = split_frame(frame, table, params.features.split, seed=1)
+    transformer = fit_transformer(splits.train, table, params.features)
+    features = write_features(splits, transformer, root / "features", data_version, table)
+    data = load_model_data(features, table, params.features)
     tracking = setup_tracking(params)
-    parent = tracking.client().create_run(tracking.experiment_id, run_name=data_version).info.run_id
     jobs = {}
-    for index, candidate in enumerate(params.train.candidates):
-        fit = train_candidate.fn(
-            candidate=candidate,
-            index=index,
-            data=data,
-            metric="roc_auc",
-            lightning=params.train.lightning,
-            seed=1,
-        )
-        ev = evaluate.fn(fit=fit, data=data, cfg=params.evaluate, metric="roc_auc", seed=1)
-        tags = {"loopml.params_digest": candidate.name, "loopml.data_version": data_version}
-        logged = log_candidate.fn(
-            fit=fit, evaluation=ev, data=data, tracking=tracking, parent_run_id=parent, tags=tags
+    with parent_run(tracking, params, name=data_version) as parent:
+        logged = []
+        for index, candidate in params.train.enabled:
+            fit = train_candidate(candidate, index, data, "roc_auc", params.train.lightning, 1)
+            logged.append(log_candidate(fit, data, params, tracking, parent))
+        record_candidates(logged, parent, data_version, "roc_auc", root / "candidates.json")
+    for candidate in logged:
+        ev = evaluate_candidate(candidate, data, params.evaluate, "roc_auc", seed=1)
+        challenger = Challenger(
+            model_uri=candidate.model_uri,
+            run_id=candidate.run_id,
+            metrics=ev.metrics,
+            tags={"loopml.params_digest": candidate.name, "loopml.data_version": data_version},
+            fingerprint=f"{data_version}-{candidate.name}",
         )
         jobs[candidate.name] = dict(
-            model_uri=logged["model_uri"],
-            run_id=logged["run_id"],
-            challenger_metrics=ev.metrics,
+            challenger=challenger,
             data=data,
             metric="roc_auc",
             cfg=params.promote,
+            evaluate=params.evaluate,
             tracking=tracking,
-            tags=tags,
             lock_path=params.path("locks") / "promote.lock",
-            resamples=resamples,
             seed=1,
         )
     return {"params": params, "tracking": tracking, "data": data, "jobs": jobs}
@@ -85,8 +78,9 @@ def build_registry(root: Path) -> dict[str, Any]:
     ]
     raw["promote"]["floors"] = {}
     raw["promote"]["min_improvement"] = 1.0  # v2 never beats v1 on its own: tests move aliases
-    built = promotion_jobs(root, raw, data_version="v-serving", resamples=20)
-    versions = [register_and_promote.fn(**job).version for job in built["jobs"].values()]
+    raw["evaluate"]["bootstrap_resamples"] = 20
+    built = promotion_jobs(root, raw, data_version="v-serving")
+    versions = [register_and_promote(**job).version for job in built["jobs"].values()]
     return {
         "params": built["params"],
         "tracking": built["tracking"],

@@ -93,7 +93,7 @@ def prefect_stack(
         child_env = {**env, "PREFECT_API_URL": api}
         spawn(
             "deploy",
-            [sys.executable, "-m", "loopml.cli", "deploy", "--params", str(repo / "params.yaml")],
+            [sys.executable, "-m", "loopml_cli", "deploy", "--params", str(repo / "params.yaml")],
             child_env,
         )
         if mlflow_ui:
@@ -103,7 +103,7 @@ def prefect_stack(
                 [
                     sys.executable,
                     "-m",
-                    "loopml.cli",
+                    "loopml_cli",
                     "ui",
                     "--params",
                     str(repo / "params.yaml"),

@@ -12,8 +12,9 @@ import yaml
 from flows.training import training
 from loopml.config import deep_merge, load_params
 from loopml.exceptions import DataValidationError
-from tasks.collect import conform, read_source
-from tasks.validate import run_validation
+from loopml.quality import load_suite, validate_frame
+from loopml.schema import conform_frame
+from loopml.sources import read_batch
 from tests.conftest import REPO_ROOT, SHARED, needs_shared
 
 pytestmark = [pytest.mark.data, pytest.mark.usefixtures("prefect_harness")]
@@ -56,19 +57,20 @@ def test_bike_sharing_runs_through_validate_and_features(dvc_repo: Path) -> None
 @needs_shared("adult")
 def test_committed_adult_suite_accepts_the_test_file_and_rejects_corruption() -> None:
     params = load_params(REPO_ROOT / "examples" / "adult" / "params.yaml")
-    suite = json.loads(params.path("suite").read_text())
+    table, clean = params.data.table, params.data.clean
+    suite = load_suite(params.path("suite"), pd.DataFrame(), table, params.validation)
     source = params.data.source.model_copy(
         update={"file": params.data.source.file.model_copy(update={"path": SHARED / "adult", "pattern": "adult-test.csv"})}
     )
-    frame = read_source.fn(source=source, root=REPO_ROOT)
-    frame = conform.fn(frame=frame, schema=params.data.schema_, clean=params.data.clean)
-    report = run_validation.fn(frame=frame, suite=suite, cfg=params.validate_, snapshot_version="adult-test")
+    frame = read_batch(source, REPO_ROOT)
+    frame = conform_frame(frame, table.columns, clean.strip_whitespace, clean.rstrip)
+    report = validate_frame(frame, suite, params.validation, "adult-test")
     assert report.success, [f.message() for f in report.blocking]
 
     broken = frame.copy()
     broken["income"] = broken["income"].where(broken.index % 3 != 0, None)  # labels lost
     broken = broken.drop(columns=["education"])
-    report = run_validation.fn(frame=broken, suite=suite, cfg=params.validate_, snapshot_version="broken")
+    report = validate_frame(broken, suite, params.validation, "broken")
     checks = {(f.check, f.column) for f in report.blocking}
     assert ("target", "income") in checks and ("columns", "education") in checks
 

@@ -28,7 +28,7 @@ def test_multiclass_target_trains_evaluates_and_promotes(write_params: Callable[
     scores = {c.name: c.test for c in result.candidates}
     assert scores["baseline"] == pytest.approx(0.5)
     assert scores[result.best] > 0.8  # monthly charges give the plan away
-    assert result.decision["promoted"]
+    assert result.decision.promoted
     metrics = Path(result.reports["metrics"]).read_text()
     for key in ("roc_auc_macro", "roc_auc_weighted", "f1_macro", "f1_weighted", "log_loss"):
         assert key in metrics

@@ -14,7 +14,8 @@ import pytest
 from flows.scoring import batch_scoring
 from loopml.datagen import generate_churn
 from loopml.exceptions import InputError
-from loopml.serving import load_alias, read_prediction_log
+from loopml.predlog import read_prediction_log
+from loopml.registry import load_alias
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

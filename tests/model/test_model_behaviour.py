@@ -98,7 +98,7 @@ def test_best_candidate_beats_the_baseline_clearly(trained: dict) -> None:
     assert result.best != "baseline"
     assert scores["baseline"] == pytest.approx(0.5)
     assert scores[result.best] > scores["baseline"] + 0.2
-    assert result.decision["promoted"]
+    assert result.decision.promoted
 
 
 def test_dvc_metrics_and_plots_are_written(trained: dict) -> None:
@@ -167,7 +167,8 @@ def test_mlflow_models_predict_cli_on_raw_rows(trained: dict, tmp_path: Path) ->
 def test_adult_reaches_85_percent_accuracy_on_its_test_file(tmp_path: Path) -> None:
     import mlflow
 
-    from tasks.collect import conform, read_source
+    from loopml.schema import conform_frame
+    from loopml.sources import read_batch
 
     repo = make_dvc_repo(tmp_path / "adult")
     raw = yaml.safe_load((REPO_ROOT / "examples" / "adult" / "params.yaml").read_text())
@@ -188,17 +189,16 @@ def test_adult_reaches_85_percent_accuracy_on_its_test_file(tmp_path: Path) -> N
     )
     (repo / "params.yaml").write_text(yaml.safe_dump(raw))
     result = training(params_path=str(repo / "params.yaml"))
-    assert result.decision["promoted"]
+    assert result.decision.promoted
     params = load_params(repo / "params.yaml")
     setup_tracking(params)
     model = mlflow.pyfunc.load_model(f"models:/{params.promote.model_name}@champion")
     source = params.data.source.model_copy(
         update={"file": params.data.source.file.model_copy(update={"pattern": "adult-test.csv"})}
     )
-    test = conform.fn(
-        frame=read_source.fn(source=source, root=repo),
-        schema=params.data.schema_,
-        clean=params.data.clean,
+    clean = params.data.clean
+    test = conform_frame(
+        read_batch(source, repo), params.data.table.columns, clean.strip_whitespace, clean.rstrip
     )
     assert len(test) == 16_281
     predicted = model.predict(test.drop(columns=["income"]))["prediction"]

@@ -1,0 +1,86 @@
+"""The data stages: collect -> validate -> features. Each is a flow of its own (a DVC stage) and
+a subflow of ``training``; given no input, a stage reads what the previous one wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from loopml.config import load_params
+from loopml.features import FeatureSet
+from loopml.quality import ValidationReport
+from loopml.snapshots import Snapshot
+from tasks.collect import conform, current_snapshot, read_snapshot, read_source, snapshot
+from tasks.features import fit_transformer, split, write_features
+from tasks.validate import enforce, load_suite, require_validated, run_validation
+
+
+@flow(name="collect")
+def collect(params_path: str = "params.yaml", overrides: dict[str, Any] | None = None) -> Snapshot:
+    """Read a batch from ``data.source``, conform it to ``data.schema``, snapshot it with DVC."""
+    params = load_params(params_path, overrides)
+    raw = read_source(source=params.data.source, root=params.root)
+    frame = conform(frame=raw, table=params.data.table, clean=params.data.clean)
+    return snapshot(
+        frame=frame,
+        source=params.data.source,
+        snapshots_dir=params.path("snapshots"),
+        current_pointer=params.path("current"),
+        versioning=params.data.versioning,
+    )
+
+
+@flow(name="validate")
+def validate(
+    params_path: str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    batch: Snapshot | None = None,
+) -> ValidationReport:
+    """Run the expectation suite on the snapshot (default: the last collected); quarantine it
+    and stop on a blocking failure."""
+    params = load_params(params_path, overrides)
+    batch = batch or current_snapshot(current_pointer=params.path("current"))
+    frame = read_snapshot(snapshot=batch)
+    suite = load_suite(
+        suite_path=params.path("suite"), frame=frame, table=params.data.table, cfg=params.validation
+    )
+    report = run_validation(
+        frame=frame,
+        suite=suite,
+        cfg=params.validation,
+        snapshot_version=batch.version,
+        validation_dir=params.path("validation"),
+    )
+    return enforce(
+        report=report,
+        snapshot_path=Path(batch.path),
+        validation_dir=params.path("validation"),
+        quarantine_dir=params.path("quarantine"),
+    )
+
+
+@flow(name="features")
+def featurize(
+    params_path: str = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    batch: Snapshot | None = None,
+) -> FeatureSet:
+    """Split the validated snapshot (default: the last collected), fit the transformer on train,
+    write the features."""
+    params = load_params(params_path, overrides)
+    batch = batch or current_snapshot(current_pointer=params.path("current"))
+    require_validated(snapshot_version=batch.version, validation_dir=params.path("validation"))
+    frame = read_snapshot(snapshot=batch)
+    splits = split(
+        frame=frame, table=params.data.table, cfg=params.features.split, seed=params.project.seed
+    )
+    transformer = fit_transformer(train=splits.train, table=params.data.table, cfg=params.features)
+    return write_features(
+        splits=splits,
+        transformer=transformer,
+        out_dir=params.path("features"),
+        data_version=batch.version,
+        table=params.data.table,
+    )

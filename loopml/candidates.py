@@ -1,0 +1,68 @@
+"""The candidates of a training run as MLflow holds them: what evaluation, promotion and the
+DVC evaluate stage (through ``paths.models``) read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from loopml.io import read_json, write_json
+from loopml.metrics import select_best
+
+
+@dataclass(frozen=True)
+class LoggedCandidate:
+    """A fitted candidate in MLflow."""
+
+    name: str
+    kind: str
+    run_id: str
+    model_uri: str
+    """What the registry registers (``models:/m-...``)."""
+    model_location: str
+    """Where its artifacts are, as the tracking store resolves it (what loaders read)."""
+    val_score: float
+    fit_key: str
+    """Identity of the fit (data, candidate, settings, seed, code): the evaluation cache key."""
+
+
+@dataclass(frozen=True)
+class TrainedCandidates:
+    """Every candidate of one training run, and the one selected by validation score."""
+
+    parent_run_id: str
+    data_version: str
+    metric: str
+    candidates: list[LoggedCandidate]
+    best: int
+
+    @property
+    def selected(self) -> LoggedCandidate:
+        return self.candidates[self.best]
+
+    def write(self, path: Path) -> Path:
+        return write_json(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> TrainedCandidates:
+        raw = read_json(path)
+        return cls(**{**raw, "candidates": [LoggedCandidate(**c) for c in raw["candidates"]]})
+
+
+def record_candidates(
+    candidates: list[LoggedCandidate],
+    parent_run_id: str,
+    data_version: str,
+    metric: str,
+    path: Path,
+) -> TrainedCandidates:
+    """Select the best candidate by validation score and write the record to ``path``."""
+    trained = TrainedCandidates(
+        parent_run_id=parent_run_id,
+        data_version=data_version,
+        metric=metric,
+        candidates=candidates,
+        best=select_best([c.val_score for c in candidates], metric),
+    )
+    trained.write(path)
+    return trained

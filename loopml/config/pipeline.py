@@ -1,0 +1,164 @@
+"""The sections of the training pipeline's stages: validate, features, train, evaluate, promote."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from loopml.config.base import Fraction, Section, Severity
+
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+CLASSIFICATION_METRICS = frozenset(
+    {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"}
+)
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
+
+
+# --------------------------------------------------------------------------- validate
+class SeverityConfig(Section):
+    columns: Severity = "blocking"
+    types: Severity = "blocking"
+    nulls: Severity = "blocking"
+    ranges: Severity = "warning"
+    domains: Severity = "warning"
+    unique_id: Severity = "blocking"
+    row_count: Severity = "blocking"
+    target: Severity = "blocking"
+    class_balance: Severity = "blocking"
+
+
+class ValidateConfig(Section):
+    suite_name: str = "loopml"
+    on_missing_suite: Literal["profile", "error"] = "profile"
+    severity: SeverityConfig = SeverityConfig()
+    null_fraction_slack: Fraction = 0.05
+    range_margin: float = Field(
+        0.5, ge=0.0, description="Share of the profiled range added on each side."
+    )
+    domain_max_values: int = Field(200, gt=0)
+    min_rows: int = Field(100, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    class_share_slack: Fraction = 0.1
+    data_docs: bool = True
+
+
+# --------------------------------------------------------------------------- features
+class SplitConfig(Section):
+    method: Literal["auto", "time", "stratified", "random"] = "auto"
+    val_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+
+
+DatePart = Literal["hour", "weekday", "month", "day", "year"]
+
+
+class FeaturesConfig(Section):
+    split: SplitConfig = SplitConfig()
+    numeric_impute: Literal["median", "mean"] = "median"
+    clip_quantiles: tuple[Fraction, Fraction] = (0.001, 0.999)
+    scale: Literal["standard", "robust", "none"] = "standard"
+    categorical_min_frequency: Fraction = 0.005
+    categorical_max_categories: int | None = Field(50, gt=1)
+    datetime_parts: list[DatePart] = Field(default_factory=lambda: ["hour", "weekday", "month"])
+
+    @field_validator("clip_quantiles")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < v[1]:
+            raise ValueError("lower quantile must be below upper quantile")
+        return v
+
+
+# --------------------------------------------------------------------------- train
+CandidateKind = Literal["dummy", "linear", "hist_gradient_boosting", "lightning"]
+
+
+class SearchConfig(Section):
+    """Optional hyperparameter search for one candidate; every trial is a nested MLflow run."""
+
+    method: Literal["grid", "random"] = "random"
+    n_trials: int = Field(4, ge=1, le=200, description="Trials drawn when method is random.")
+    space: dict[str, list[Any]] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [k for k, vals in v.items() if not vals]
+        if empty:
+            raise ValueError(f"no values to search for {empty}")
+        return v
+
+
+class CandidateConfig(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: CandidateKind
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+    enabled: bool = True
+
+
+class LightningConfig(Section):
+    """Trainer settings of the Lightning candidate. GPU settings apply only where CUDA is found."""
+
+    hidden_sizes: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [128, 64])
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    batch_norm: bool = True
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    batch_size: int = Field(512, gt=0)
+    max_epochs: int = Field(30, gt=0)
+    patience: int = Field(4, gt=0, description="Early stopping on the validation loss.")
+    scheduler_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    scheduler_patience: int = Field(2, ge=0)
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = "auto"
+    precision_cpu: str = "32-true"
+    precision_gpu: str = "bf16-mixed"
+    pin_memory: bool | Literal["auto"] = "auto"
+    num_workers: int = Field(0, ge=0)
+    deterministic: bool = True
+
+
+class TrainConfig(Section):
+    candidates: list[CandidateConfig] = Field(min_length=1)
+    lightning: LightningConfig = LightningConfig()
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, v: list[CandidateConfig]) -> list[CandidateConfig]:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"candidate names must be unique, repeated: {dupes}")
+        if not any(c.enabled for c in v):
+            raise ValueError("at least one candidate must be enabled")
+        return v
+
+    @property
+    def enabled(self) -> list[tuple[int, CandidateConfig]]:
+        """(index in ``train.candidates``, candidate) of every enabled candidate."""
+        return [(i, c) for i, c in enumerate(self.candidates) if c.enabled]
+
+
+# --------------------------------------------------------------------------- evaluate, promote
+class EvaluateConfig(Section):
+    primary_metric: str | None = Field(
+        None, description="Selects and promotes models; default roc_auc (classification), rmse."
+    )
+    bootstrap_resamples: int = Field(200, ge=10, le=10_000)
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    permutation_repeats: int = Field(3, ge=1)
+    permutation_max_rows: int = Field(2000, ge=100)
+    worst_errors: int = Field(20, ge=1)
+    plots: bool = True
+
+
+class PromoteConfig(Section):
+    model_name: str = Field("loopml-model", min_length=1)
+    floors: dict[str, float] = Field(
+        default_factory=dict, description="Absolute floors (ceilings for lower-is-better metrics)."
+    )
+    min_improvement: float = Field(0.0, ge=0.0, description="Margin over the champion.")
+    beyond_champion_ci: bool = False
+    servability_rows: int = Field(50, ge=1)

@@ -1,0 +1,239 @@
+"""Evaluation: test-split metrics of a model from raw rows (as it will be served), a bootstrap
+interval of the primary metric, the curves behind the plots; for the selected candidate also
+permutation importance, the worst errors and the figures. DVC metrics and plots files too."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.candidates import LoggedCandidate
+from loopml.config import LOWER_IS_BETTER, EvaluateConfig
+from loopml.io import write_json
+from loopml.metrics import bootstrap_interval, fast_metric, metrics_for
+from loopml.modeldata import ModelData
+from loopml.plots import Curves, curves_for, figures_for
+from loopml.pyfunc import LoopmlModel
+from loopml.registry import load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    candidate: str
+    primary: str
+    metrics: dict[str, float]
+    ci: tuple[float, float]
+    val_score: float
+    importance: pd.DataFrame | None = None
+    worst: pd.DataFrame | None = None
+    curves: Curves = field(default_factory=dict)
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def test_score(self) -> float:
+        return self.metrics.get(self.primary, float("nan"))
+
+    def write_artifacts(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(
+            folder / "metrics.json",
+            {"metrics": self.metrics, "ci": list(self.ci), "primary": self.primary},
+        )
+        if self.importance is not None:
+            self.importance.to_csv(folder / "permutation_importance.csv", index=False)
+        if self.worst is not None:
+            self.worst.to_csv(folder / "worst_errors.csv", index=False)
+        for name, frame in self.curves.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        for name, png in self.figures.items():
+            (folder / f"{name}.png").write_bytes(png)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Every candidate's evaluation, the selected one's analysis, the DVC metrics file."""
+
+    evaluations: list[Evaluation]
+    best: Evaluation
+    metrics_file: str
+
+
+def evaluate_candidate(
+    candidate: LoggedCandidate, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
+) -> Evaluation:
+    """:func:`evaluate_model` of a logged candidate, loaded from its MLflow artifacts."""
+    model, _ = load_model(candidate.model_location)
+    return evaluate_model(model, data, cfg, metric, seed, candidate.name, candidate.val_score)
+
+
+def analyze_candidate(
+    candidate: LoggedCandidate,
+    evaluation: Evaluation,
+    data: ModelData,
+    cfg: EvaluateConfig,
+    seed: int,
+) -> Evaluation:
+    """:func:`analyze_model` of a logged candidate, loaded from its MLflow artifacts."""
+    model, _ = load_model(candidate.model_location)
+    return analyze_model(model, evaluation, data, cfg, seed)
+
+
+def evaluate_model(
+    model: LoopmlModel,
+    data: ModelData,
+    cfg: EvaluateConfig,
+    metric: str,
+    seed: int,
+    candidate: str,
+    val_score: float,
+) -> Evaluation:
+    """Every test metric, a bootstrap interval of ``metric`` and the curves of one model."""
+    output = model.predict_output(data.test_inputs)
+    metrics = metrics_for(data.task, data.y_test, output)
+    ci = bootstrap_interval(
+        metric, data.task, data.y_test, output, cfg.bootstrap_resamples, cfg.confidence, seed
+    )
+    log.info(
+        "%s: test %s = %.4f (%.0f%% CI %.4f-%.4f)",
+        candidate,
+        metric,
+        metrics.get(metric, float("nan")),
+        cfg.confidence * 100,
+        ci[0],
+        ci[1],
+    )
+    return Evaluation(
+        candidate=candidate,
+        primary=metric,
+        metrics=metrics,
+        ci=ci,
+        val_score=val_score,
+        curves=curves_for(data.task, data.y_test, output),
+    )
+
+
+def analyze_model(
+    model: LoopmlModel, evaluation: Evaluation, data: ModelData, cfg: EvaluateConfig, seed: int
+) -> Evaluation:
+    """The evaluation with permutation importance, the worst errors and the figures."""
+    rows = data.test_inputs
+    output = model.predict_output(rows)
+    sample = rows.sample(min(cfg.permutation_max_rows, len(rows)), random_state=seed)
+    y_sample = data.y_test[rows.index.get_indexer(sample.index)]
+    importance = permutation_importance(
+        model, sample, y_sample, evaluation.primary, cfg.permutation_repeats, seed
+    )
+    worst = worst_errors(
+        data.test_rows, data.y_test, output, data.task, data.classes, cfg.worst_errors
+    )
+    figures = (
+        figures_for(evaluation.curves, importance, data.classes, evaluation.candidate)
+        if cfg.plots
+        else {}
+    )
+    return replace(evaluation, importance=importance, worst=worst, figures=figures)
+
+
+def _metric(model: LoopmlModel, x: np.ndarray, y: np.ndarray, metric: str) -> float:
+    """One metric of the model on already transformed features."""
+    if model.task == "classification":
+        output = model.predictor.predict_proba(x)
+    else:
+        output = np.asarray(model.predictor.predict(x), dtype=float)
+    return fast_metric(metric, model.task, y, output)
+
+
+def permutation_importance(
+    model: LoopmlModel,
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    metric: str,
+    repeats: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Drop of ``metric`` when one raw input column is shuffled (positive = the model uses it).
+
+    The first shuffle of each column goes through the feature transformer and shows which model
+    features depend on that column; further shuffles permute those features' rows directly
+    (the same result, since each such feature is a function of that column alone) and skip the
+    transformer. Where a feature depends on several columns, every shuffle is transformed.
+    """
+    rng = np.random.default_rng(seed)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    x = model.features(rows)
+    base = _metric(model, x, y, metric)
+    columns = list(model.input_kinds)
+    first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    owners = np.zeros(x.shape[1], dtype=int)
+    for col in columns:
+        order = rng.permutation(len(rows))
+        shuffled = rows.copy()
+        shuffled[col] = shuffled[col].to_numpy()[order]
+        xs = model.features(shuffled)
+        block = np.flatnonzero(~(np.isclose(xs, x) | (np.isnan(xs) & np.isnan(x))).all(axis=0))
+        owners[block] += 1
+        first[col] = (xs, block)
+    separable = bool((owners <= 1).all())
+    records = []
+    for col in columns:
+        xs, block = first[col]
+        drops = [sign * (base - _metric(model, xs, y, metric))]
+        for _ in range(repeats - 1):
+            order = rng.permutation(len(rows))
+            if separable:
+                xp = x.copy()
+                xp[:, block] = x[order][:, block]
+            else:
+                shuffled = rows.copy()
+                shuffled[col] = shuffled[col].to_numpy()[order]
+                xp = model.features(shuffled)
+            drops.append(sign * (base - _metric(model, xp, y, metric)))
+        records.append(
+            {"feature": col, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
+        )
+    return pd.DataFrame(records).sort_values("importance", ascending=False, ignore_index=True)
+
+
+def worst_errors(
+    rows: pd.DataFrame,
+    y: np.ndarray,
+    output: np.ndarray,
+    task: str,
+    classes: list[Any] | None,
+    n: int,
+) -> pd.DataFrame:
+    out = rows.copy()
+    if task == "classification":
+        assert classes is not None
+        p_true = output[np.arange(len(y)), y]
+        out["predicted"] = np.asarray(classes, dtype=object)[output.argmax(axis=1)]
+        out["p_true_class"] = p_true
+        out["error"] = 1.0 - p_true
+    else:
+        out["predicted"] = output
+        out["error"] = np.abs(output - y)
+    return out.sort_values("error", ascending=False).head(n).reset_index(drop=True)
+
+
+def write_reports(best: Evaluation, evaluations: list[Evaluation], reports_dir: Path) -> Evaluated:
+    """DVC metrics (``metrics.json``) and plots (``plots/``) of the selected candidate."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "best": best.candidate,
+        "primary_metric": best.primary,
+        "test": best.metrics,
+        "test_ci": {"low": best.ci[0], "high": best.ci[1]},
+        "candidates": {
+            e.candidate: {"val": e.val_score, "test": e.metrics.get(e.primary)} for e in evaluations
+        },
+    }
+    metrics_file = write_json(reports_dir / "metrics.json", payload)
+    best.write_artifacts(reports_dir / "plots")
+    return Evaluated(evaluations=evaluations, best=best, metrics_file=str(metrics_file))

@@ -1,0 +1,201 @@
+"""Running an expectation suite with Great Expectations and collecting every failure.
+
+Two passes keep large batches fast: every expectation with GX's cheapest result format, then
+only the failed ones again with observed values and examples for the messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loopml.config import ValidateConfig
+from loopml.quality.report import Finding, ValidationReport, short
+from loopml.quality.suite import Suite
+
+log = logging.getLogger(__name__)
+
+_GX_SEVERITY = {"blocking": "critical", "warning": "warning"}
+
+
+def _exception_message(info: dict[str, Any]) -> str | None:
+    """GX reports exceptions flat, or keyed by the metric that raised them."""
+    candidates = [info, *(v for v in info.values() if isinstance(v, dict))]
+    for item in candidates:
+        message = item.get("exception_message")
+        if message and (item.get("raised_exception", True)):
+            lines = str(message).strip().splitlines()
+            return lines[-1] if lines else "exception"
+    return None
+
+
+def _observed(res: dict[str, Any]) -> str:
+    message = _exception_message(res.get("exception_info") or {})
+    if message:
+        return f"error: {message}"
+    result = res.get("result") or {}
+    if "observed_value" in result:
+        return short(result["observed_value"])
+    if "unexpected_percent" in result and result["unexpected_percent"] is not None:
+        examples = []
+        for v in result.get("partial_unexpected_list") or []:
+            if v not in examples:
+                examples.append(v)
+        ex = f", e.g. {short(examples, 5)}" if examples else ""
+        pct, count = result["unexpected_percent"], result.get("unexpected_count")
+        return f"{pct:.2f}% unexpected ({count} rows){ex}"
+    return "failed"
+
+
+def _gx_suite(suite: Suite, cfg: ValidateConfig) -> tuple[Any, int]:
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    severities = cfg.severity.model_dump()
+    gx_suite = gx.ExpectationSuite(name=suite.name or cfg.suite_name)
+    count = 0
+    for exp in suite.expectations:
+        check = (exp.get("meta") or {}).get("check", "columns")
+        level = severities.get(check, "blocking")
+        if level == "off":
+            continue
+        conf = ExpectationConfiguration(
+            type=exp["type"],
+            kwargs=exp.get("kwargs", {}),
+            meta={**(exp.get("meta") or {}), "check": check, "level": level},
+            severity=_GX_SEVERITY[level],
+        )
+        gx_suite.add_expectation(conf.to_domain_obj())
+        count += 1
+    return gx_suite, count
+
+
+def _run_gx(
+    frame: pd.DataFrame,
+    spec: Suite,
+    cfg: ValidateConfig,
+    batch_name: str,
+    result_format: str,
+    docs_dir: Path | None,
+) -> tuple[dict[str, Any], int]:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    if docs_dir is not None:
+        shutil.rmtree(docs_dir, ignore_errors=True)
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(
+            site_name="loopml",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir.resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    gx_suite, count = _gx_suite(spec, cfg)
+    gx_suite = context.suites.add(gx_suite)
+    source = context.data_sources.add_pandas("snapshot")
+    batch_def = source.add_dataframe_asset(batch_name).add_batch_definition_whole_dataframe("all")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="loopml", data=batch_def, suite=gx_suite)
+    )
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="loopml",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={"result_format": result_format, "partial_unexpected_count": 10},
+        )
+    )
+    run = checkpoint.run(batch_parameters={"dataframe": frame})
+    return next(iter(run.run_results.values())).to_json_dict(), count
+
+
+def _with_details(
+    frame: pd.DataFrame, result: dict[str, Any], suite: Suite, cfg: ValidateConfig, batch: str
+) -> dict[str, Any]:
+    """Re-run only the failed expectations with observed values and examples."""
+    failed = [r for r in result["results"] if not r.get("success")]
+    if not failed:
+        return result
+    again = Suite(
+        name=suite.name,
+        expectations=[
+            {
+                "type": r["expectation_config"]["type"],
+                "kwargs": {
+                    k: v for k, v in r["expectation_config"]["kwargs"].items() if k != "batch_id"
+                },
+                "meta": r["expectation_config"].get("meta") or {},
+            }
+            for r in failed
+        ],
+    )
+    detail = _run_gx(frame, again, cfg, batch, "SUMMARY", None)[0]["results"]
+    return {**result, "results": [r for r in result["results"] if r.get("success")] + detail}
+
+
+def _finding(res: dict[str, Any]) -> Finding:
+    conf = res["expectation_config"]
+    kwargs = dict(conf.get("kwargs") or {})
+    column = kwargs.pop("column", None)
+    kwargs.pop("batch_id", None)
+    meta = conf.get("meta") or {}
+    absent = conf["type"] == "expect_column_to_exist"
+    return Finding(
+        check=meta.get("check", "columns"),
+        severity=meta.get("level", "blocking"),
+        expectation=conf["type"],
+        column=column,
+        expected=kwargs,
+        observed="column is absent" if absent else _observed(res),
+    )
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    suite: Suite,
+    cfg: ValidateConfig,
+    snapshot_version: str,
+    docs_dir: Path | None = None,
+) -> ValidationReport:
+    """Run the suite on ``frame`` with GX; collect every blocking failure and warning."""
+    started = time.perf_counter()
+    # GX copies the frame for each column check; a consolidated frame makes each copy cheap.
+    frame = frame.copy()
+    result, count = _run_gx(frame, suite, cfg, snapshot_version, "BOOLEAN_ONLY", docs_dir)
+    result = _with_details(frame, result, suite, cfg, snapshot_version)
+    findings = [_finding(r) for r in result["results"] if not r.get("success")]
+    blocking = [f for f in findings if f.severity == "blocking"]
+    warnings = [f for f in findings if f.severity != "blocking"]
+    report = ValidationReport(
+        snapshot=snapshot_version,
+        success=not blocking,
+        evaluated=count,
+        blocking=blocking,
+        warnings=warnings,
+        seconds=time.perf_counter() - started,
+        gx_result=result,
+    )
+    log.info(
+        "validated %s rows against %d expectations in %.2fs: %d blocking failure(s), %d warning(s)",
+        f"{len(frame):,}",
+        count,
+        report.seconds,
+        len(blocking),
+        len(warnings),
+    )
+    for f in warnings:
+        log.warning("validation warning: %s", f.message())
+    return report

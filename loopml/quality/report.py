@@ -1,0 +1,52 @@
+"""The outcome of a validation run: every failed expectation as a finding."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    severity: str
+    expectation: str
+    column: str | None
+    expected: dict[str, Any]
+    observed: str
+
+    def message(self) -> str:
+        col = f"column '{self.column}': " if self.column else ""
+        exp = ", ".join(f"{k}={short(v)}" for k, v in self.expected.items())
+        return f"[{self.check}] {col}{self.expectation}({exp}) -> observed {self.observed}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    snapshot: str
+    success: bool
+    evaluated: int
+    blocking: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+    gx_result: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot,
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "blocking": [f.message() for f in self.blocking],
+            "warnings": [f.message() for f in self.warnings],
+            "findings": [asdict(f) for f in (*self.blocking, *self.warnings)],
+        }
+
+
+def short(v: Any, limit: int = 8) -> str:
+    if isinstance(v, list | tuple | set):
+        items = list(v)
+        shown = ", ".join(map(str, items[:limit]))
+        return f"[{shown}{', ...' if len(items) > limit else ''}]"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,246 @@
+"""The expectation suite: built once from the declared schema plus a profile of the first
+accepted snapshot, saved as a reviewable JSON file (``paths.suite``), enforced on every snapshot.
+
+Every expectation carries a check category (``meta.check``: columns, types, nulls, ranges,
+domains, unique_id, row_count, target, class_balance) whose severity comes from
+``validate.severity``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.config import SchemaConfig, ValidateConfig
+from loopml.exceptions import ConfigError
+from loopml.io import write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """An expectation suite in GX's JSON form (what ``paths.suite`` holds)."""
+
+    name: str
+    expectations: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "expectations": self.expectations, "meta": self.meta}
+
+
+NUMERIC_TYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Float32",
+    "Float64",
+]
+TYPE_LISTS: dict[str, list[str]] = {
+    "numeric": NUMERIC_TYPES,
+    "integer": NUMERIC_TYPES,
+    "boolean": [
+        "bool",
+        "object",
+    ],  # object: booleans with nulls; the domain check below pins values
+    "datetime": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
+    "categorical": ["object", "str", "string", "category"],
+}
+MAX_BALANCE_CLASSES = 20
+
+
+def _py(v: Any) -> Any:
+    """numpy scalars to plain Python (the suite is JSON)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _expectation(kind: str, check: str, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "kwargs": {k: _py(v) for k, v in kwargs.items()},
+        "meta": {"check": check},
+    }
+
+
+def _null_check(
+    col: str, present: pd.Series, schema: SchemaConfig, cfg: ValidateConfig
+) -> dict[str, Any]:
+    if col in (schema.target, schema.id_column):
+        check = "target" if col == schema.target else "unique_id"
+        return _expectation("expect_column_values_to_not_be_null", check, column=col)
+    null_frac = float(present.isna().mean()) if len(present) else 0.0
+    floor = max(0.0, 1.0 - null_frac - cfg.null_fraction_slack)
+    return _expectation(
+        "expect_column_proportion_of_non_null_values_to_be_between",
+        "nulls",
+        column=col,
+        min_value=round(floor, 4),
+        max_value=1.0,
+    )
+
+
+def _value_checks(
+    col: str, kind: str, values: pd.Series, schema: SchemaConfig, cfg: ValidateConfig
+) -> list[dict[str, Any]]:
+    """Profiled range (numeric) or domain (boolean, categorical) of one column."""
+    if kind in ("numeric", "integer") and len(values) and col != schema.id_column:
+        lo, hi = values.quantile([0.001, 0.999]).astype(float)
+        pad = cfg.range_margin * max(hi - lo, abs(hi) * 0.01, 1e-9)
+        check = "target" if col == schema.target else "ranges"
+        return [
+            _expectation(
+                "expect_column_values_to_be_between",
+                check,
+                column=col,
+                min_value=lo - pad,
+                max_value=hi + pad,
+                mostly=0.99,
+            )
+        ]
+    if kind == "boolean":
+        return [
+            _expectation(
+                "expect_column_values_to_be_in_set", "types", column=col, value_set=[False, True]
+            )
+        ]
+    if kind == "categorical" and col != schema.target:
+        domain = sorted(map(_py, pd.unique(values)), key=str)
+        if 0 < len(domain) <= cfg.domain_max_values:
+            return [
+                _expectation(
+                    "expect_column_values_to_be_in_set", "domains", column=col, value_set=domain
+                )
+            ]
+    return []
+
+
+def _target_checks(
+    frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
+) -> list[dict[str, Any]]:
+    """The classes seen, and each class's share within ``class_share_slack``."""
+    if schema.task != "classification" or schema.target not in frame.columns:
+        return []
+    shares = frame[schema.target].value_counts(normalize=True, dropna=True)
+    classes = sorted(map(_py, shares.index), key=str)
+    exps = [
+        _expectation(
+            "expect_column_distinct_values_to_be_in_set",
+            "target",
+            column=schema.target,
+            value_set=classes,
+        )
+    ]
+    if len(shares) > MAX_BALANCE_CLASSES:
+        return exps
+    for cls, share in shares.items():
+        lo = max(0.0, float(share) - cfg.class_share_slack)
+        hi = min(1.0, float(share) + cfg.class_share_slack)
+        # Share of `cls` >= lo, and share of `cls` <= hi, both stated as GX `mostly`.
+        for kind, mostly in (
+            ("expect_column_values_to_be_in_set", lo),
+            ("expect_column_values_to_not_be_in_set", 1.0 - hi),
+        ):
+            exps.append(
+                _expectation(
+                    kind,
+                    "class_balance",
+                    column=schema.target,
+                    value_set=[_py(cls)],
+                    mostly=round(mostly, 4),
+                )
+            )
+    return exps
+
+
+def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
+    """Build the suite (as GX's JSON form) from the declared schema and a profile of ``frame``."""
+    exps: list[dict[str, Any]] = []
+    for col, kind in schema.columns.items():
+        present = frame[col] if col in frame.columns else pd.Series(dtype=float)
+        exps.append(_expectation("expect_column_to_exist", "columns", column=col))
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_in_type_list",
+                "types",
+                column=col,
+                type_list=TYPE_LISTS[kind],
+            )
+        )
+        exps.append(_null_check(col, present, schema, cfg))
+        exps.extend(_value_checks(col, kind, present.dropna(), schema, cfg))
+    if schema.id_column:
+        exps.append(
+            _expectation("expect_column_values_to_be_unique", "unique_id", column=schema.id_column)
+        )
+    exps.append(
+        _expectation(
+            "expect_table_row_count_to_be_between",
+            "row_count",
+            min_value=cfg.min_rows,
+            max_value=cfg.max_rows,
+        )
+    )
+    exps.extend(_target_checks(frame, schema, cfg))
+    return Suite(
+        name=cfg.suite_name,
+        expectations=exps,
+        meta={
+            "generated_by": "loopml profile_suite",
+            "profiled_rows": len(frame),
+            "note": "Review and edit freely. Severities come from params.yaml validate.severity "
+            "by meta.check category.",
+        },
+    )
+
+
+def load_suite(
+    suite_path: Path, frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
+) -> Suite:
+    """Load the reviewable suite file; profile ``frame`` into a new one if there is none."""
+    if suite_path.is_file():
+        try:
+            raw = json.loads(suite_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError([f"{suite_path}: not valid JSON ({exc})"], str(suite_path)) from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("expectations"), list):
+            raise ConfigError([f"{suite_path}: not an expectation suite"], str(suite_path))
+        return Suite(
+            name=str(raw.get("name") or cfg.suite_name),
+            expectations=raw["expectations"],
+            meta=raw.get("meta") or {},
+        )
+    if cfg.on_missing_suite == "error":
+        raise ConfigError(
+            [f"validate.on_missing_suite is 'error' and {suite_path} does not exist"], "params.yaml"
+        )
+    suite = profile_suite(frame, schema, cfg)
+    write_json(suite_path, suite.to_json())
+    log.info(
+        "profiled a new expectation suite with %d expectations: %s",
+        len(suite.expectations),
+        suite_path,
+    )
+    return suite

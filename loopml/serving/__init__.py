@@ -1,0 +1,1 @@
+"""Serving the registry's champion over REST (see :mod:`loopml.serving.app`)."""

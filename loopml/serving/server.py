@@ -1,0 +1,95 @@
+"""The model server's state: the current model, swapped when its alias moves, and the
+prediction log every prediction is appended to."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from loopml.predlog import PredictionLog, PredictionRow, utc_now
+from loopml.serving.model import ServedModel, load_served
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+class ModelServer:
+    """Holds the current model, swaps it when the alias moves, logs every prediction."""
+
+    def __init__(
+        self, client: MlflowClient, name: str, alias: str, log_path: Path, poll_seconds: float
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.alias = alias
+        self.poll_seconds = poll_seconds
+        self.current: ServedModel = load_served(client, name, alias)
+        self.log = PredictionLog(log_path)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="alias-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.log.close()
+
+    def refresh(self) -> bool:
+        """Load the alias's version if it moved. Returns whether the model changed."""
+        mv = self.client.get_model_version_by_alias(self.name, self.alias)
+        if str(mv.version) == self.current.version:
+            return False
+        new = load_served(self.client, self.name, self.alias)
+        self.current = new  # one reference swap: in-flight batches keep the model they hold
+        gc.freeze()  # the new model's objects, as at start-up
+        log.info("serving %s v%s (alias %s moved)", self.name, new.version, self.alias)
+        return True
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # the registry is briefly unreachable: keep serving
+                log.warning("alias check failed: %s", exc)
+
+    def predict_batch(self, batches: list[list[dict[str, Any]]]) -> list[bytes]:
+        """Predict the requests of one micro-batch together; log every row; JSON responses."""
+        model = self.current
+        joined = batches[0] if len(batches) == 1 else [r for b in batches for r in b]
+        output = model.output(joined)
+        labels, probs = model.model.label(output)
+        preds = labels.tolist()
+        prob = probs.get("probability")
+        prob_list = prob.tolist() if prob is not None else [None] * len(preds)
+        ts = utc_now()
+        responses: list[bytes] = []
+        rows: list[PredictionRow] = []
+        start = 0
+        for batch in batches:
+            request_id = uuid.uuid4().hex
+            part = []
+            for i, rec in enumerate(batch):
+                j = start + i
+                part.append({"row": i, "prediction": preds[j], "probability": prob_list[j]})
+                rows.append(
+                    PredictionRow(request_id, i, ts, model.version, rec, preds[j], prob_list[j])
+                )
+            responses.append(
+                orjson.dumps(
+                    {"request_id": request_id, "model_version": model.version, "predictions": part},
+                    option=_NUMPY,
+                )
+            )
+            start += len(batch)
+        self.log.append(rows)
+        return responses

@@ -1,0 +1,141 @@
+"""Snapshots: every accepted batch as an immutable, content-addressed Parquet file
+(``<paths.snapshots>/<md5>.parquet``), versioned with ``dvc add`` and pushed to the DVC remote.
+
+The md5 is the data version every later step records. The same data gives the same file and the
+same version; a failure leaves nothing half-written behind. ``paths.current`` points to the
+snapshot of the last collect (read by the DVC stages).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from loopml.config import VersioningConfig
+from loopml.exceptions import SourceError, VersioningError
+from loopml.io import read_json, write_json, write_parquet
+from loopml.versioning import dvc_add, dvc_push, file_md5, find_repo_root, remove_quietly
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An accepted batch on disk. ``version`` is its DVC hash (md5 of the Parquet file)."""
+
+    version: str
+    path: str
+    rows: int
+    columns: list[str]
+    source: str
+    dvc_tracked: bool
+
+
+def _store(frame: pd.DataFrame, snapshots_dir: Path) -> tuple[Path, str, bool]:
+    """Write ``frame`` to ``<md5>.parquet`` atomically: (path, md5, whether it already existed)."""
+    snapshots_dir.mkdir(parents=True, exist_ok=True)
+    staging = snapshots_dir / f".staging-{os.getpid()}-{time.time_ns()}.parquet"
+    write_parquet(staging, frame)
+    try:
+        version = file_md5(staging)
+        final = snapshots_dir / f"{version}.parquet"
+        existed = final.exists() and file_md5(final) == version
+        if existed:
+            staging.unlink()
+        else:
+            os.replace(staging, final)
+    finally:
+        remove_quietly(staging)
+    return final, version, existed
+
+
+def _version_with_dvc(final: Path, version: str, existed: bool, cfg: VersioningConfig) -> None:
+    """``dvc add`` (and push) ``final``; on failure remove what this call created."""
+    root = find_repo_root(final.parent.resolve())
+    if root is None:
+        if not existed:
+            remove_quietly(final)
+        raise VersioningError(
+            f"{final.parent} is not inside a DVC repository; run `loopml init -p <params.yaml>` "
+            "or set data.versioning.enabled: false"
+        )
+    dvc_file = final.with_name(final.name + ".dvc")
+    had_dvc_file = dvc_file.exists()
+    try:
+        dvc_version = dvc_add(final, root)
+        if dvc_version != version:
+            raise VersioningError(f"DVC recorded {dvc_version} for {final}, expected {version}")
+        if cfg.push:
+            dvc_push(final, root, cfg.remote)
+    except Exception:
+        if not existed:
+            remove_quietly(final)
+        if not had_dvc_file:
+            remove_quietly(dvc_file)
+        raise
+
+
+def write_snapshot(
+    frame: pd.DataFrame,
+    snapshots_dir: Path,
+    current_pointer: Path,
+    source: str,
+    versioning: VersioningConfig,
+) -> Snapshot:
+    """Write ``frame`` as an immutable snapshot, version it with DVC, point ``current`` to it.
+
+    On any failure the new snapshot and its ``.dvc`` file are removed; an earlier identical
+    snapshot is left alone.
+    """
+    if frame.empty:
+        raise SourceError(f"{source}: refusing to snapshot an empty batch")
+    final, version, existed = _store(frame, snapshots_dir)
+    if versioning.enabled:
+        _version_with_dvc(final, version, existed, versioning)
+    snap = Snapshot(
+        version=version,
+        path=str(final),
+        rows=len(frame),
+        columns=list(frame.columns),
+        source=source,
+        dvc_tracked=versioning.enabled,
+    )
+    try:
+        rel = os.path.relpath(final.resolve(), current_pointer.resolve().parent)
+    except ValueError:  # another drive
+        rel = str(final.resolve())
+    write_json(current_pointer, {**asdict(snap), "path": rel})
+    log.info(
+        "snapshot %s (%s rows)%s%s",
+        final.name,
+        f"{len(frame):,}",
+        "" if existed else " written",
+        ", versioned with DVC" if versioning.enabled else "",
+    )
+    return snap
+
+
+def current_snapshot(current_pointer: Path) -> Snapshot:
+    """The snapshot of the last collect (``paths.current``)."""
+    if not current_pointer.is_file():
+        raise SourceError(f"{current_pointer}: no collected snapshot yet; run `loopml collect`")
+    meta = read_json(current_pointer)
+    path = Path(meta["path"])
+    if not path.is_absolute():
+        path = (current_pointer.resolve().parent / path).resolve()
+    return Snapshot(**{**meta, "path": str(path)})
+
+
+def read_snapshot(snapshot: Snapshot) -> pd.DataFrame:
+    """The rows of a snapshot in the workspace."""
+    path = Path(snapshot.path)
+    if not path.is_file():
+        raise SourceError(
+            f"{path}: snapshot {snapshot.version} is not in the workspace (dvc pull?)"
+        )
+    return pd.read_parquet(path)

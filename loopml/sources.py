@@ -1,0 +1,161 @@
+"""Data sources: one batch of raw rows from the bundled generator, a file or folder, a URL or
+an SQL query (``data.source``, ``score.source``)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from loopml.config import CsvOptions, SourceConfig
+from loopml.exceptions import SourceError
+
+log = logging.getLogger(__name__)
+
+
+def describe_source(source: SourceConfig) -> str:
+    """A one-line description, with any password masked."""
+    if source.kind == "generator":
+        g = source.generator
+        return f"generator(n_rows={g.n_rows}, seed={g.seed}, start={g.start}, days={g.days})"
+    if source.kind == "file":
+        assert source.file is not None
+        return f"file({source.file.path})"
+    if source.kind == "url":
+        assert source.url is not None
+        return f"url({redact_url(source.url.url)})"
+    assert source.sql is not None
+    return f"sql({redact_url(source.sql.url)})"
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:password@host`` with the password masked."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            data,
+            sep=opts.sep,
+            header=0 if opts.header else None,
+            names=opts.names,
+            na_values=opts.na_values or None,
+            skipinitialspace=opts.skipinitialspace,
+            encoding=opts.encoding,
+            low_memory=False,
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
+        raise SourceError(f"{where}: not readable as CSV ({exc})") from exc
+
+
+def _read_parquet(data: str | Path | io.BytesIO, where: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(data)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise SourceError(f"{where}: not readable as Parquet ({exc})") from exc
+
+
+def _format_of(path: Path, declared: str) -> str:
+    if declared != "auto":
+        return declared
+    suffixes = "".join(path.suffixes).lower()
+    if ".parquet" in suffixes or suffixes.endswith(".pq"):
+        return "parquet"
+    if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
+        return "csv"
+    raise SourceError(f"{path}: cannot tell the format from the name; set data.source.file.format")
+
+
+def read_files(path: Path, pattern: str, fmt: str, csv: CsvOptions) -> pd.DataFrame:
+    """One file, or every file of a folder that matches ``pattern``, as one frame."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder (data.source.file.path)")
+    files = sorted(p for p in path.glob(pattern) if p.is_file()) if path.is_dir() else [path]
+    if not files:
+        raise SourceError(f"{path}: no file matches pattern '{pattern}'")
+    frames = []
+    for f in files:
+        kind = _format_of(f, fmt)
+        frames.append(_read_csv(f, csv, str(f)) if kind == "csv" else _read_parquet(f, str(f)))
+    frames = [f for f in frames if len(f.columns)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFrame:
+    import requests
+
+    where = redact_url(url)
+    try:
+        resp = requests.get(url, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise SourceError(
+            f"{where}: unreachable ({exc.__class__.__name__})", transient=True
+        ) from exc
+    if resp.status_code >= 400:
+        raise SourceError(f"{where}: HTTP {resp.status_code}", transient=resp.status_code >= 500)
+    buf = io.BytesIO(resp.content)
+    return _read_csv(buf, csv, where) if fmt == "csv" else _read_parquet(buf, where)
+
+
+def read_sql(url: str, query: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    url = os.path.expandvars(url)
+    try:
+        engine = sa.create_engine(url)
+    except Exception as exc:
+        raise SourceError(f"{redact_url(url)}: not a usable SQLAlchemy URL ({exc})") from exc
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sa.text(query), conn)
+    except sa.exc.OperationalError as exc:
+        raise SourceError(f"{redact_url(url)}: unreachable ({exc.orig})", transient=True) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise SourceError(f"{redact_url(url)}: query failed ({exc})") from exc
+    finally:
+        engine.dispose()
+
+
+def read_batch(source: SourceConfig, root: Path) -> pd.DataFrame:
+    """One batch from ``source``; relative file paths resolve against ``root``.
+
+    Raises :class:`SourceError` for a missing or unreadable source or an empty batch
+    (``transient`` where a retry may help).
+    """
+    started = time.perf_counter()
+    if source.kind == "generator":
+        from loopml.datagen import generate_churn
+
+        g = source.generator
+        frame = generate_churn(g.n_rows, g.seed, g.start, g.days, g.id_start, g.drift)
+    elif source.kind == "file":
+        assert source.file is not None
+        f = source.file
+        frame = read_files(
+            f.path if f.path.is_absolute() else root / f.path, f.pattern, f.format, f.csv
+        )
+    elif source.kind == "url":
+        assert source.url is not None
+        u = source.url
+        frame = read_url(u.url, u.format, u.csv, u.timeout_s)
+    else:
+        assert source.sql is not None
+        frame = read_sql(source.sql.url, source.sql.query)
+    if frame.empty:
+        raise SourceError(f"{describe_source(source)}: the batch is empty (0 rows)")
+    log.info(
+        "read %s rows x %s columns from %s in %.2fs",
+        f"{len(frame):,}",
+        frame.shape[1],
+        describe_source(source),
+        time.perf_counter() - started,
+    )
+    return frame

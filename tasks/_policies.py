@@ -1,0 +1,45 @@
+"""Prefect policies shared by the task modules: retries for I/O, cache keys. Not a task module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.caching import evaluation_key, fit_key
+from loopml.retry import is_transient
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn``: retry only transient failures (network, disk, locks)."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as err:  # the state could not even give its exception back
+        exc = err
+    return isinstance(exc, BaseException) and is_transient(exc)
+
+
+IO = {"retries": 2, "retry_delay_seconds": 3, "retry_condition_fn": retry_transient}
+"""Retries of a task that reads or writes a store (files, DVC remote, MLflow, databases)."""
+
+
+def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Cache key of ``train_candidate``: :func:`loopml.caching.fit_key` of its inputs."""
+    return fit_key(
+        parameters["data"].fingerprint,
+        parameters["candidate"],
+        parameters["lightning"],
+        parameters["index"],
+        parameters["seed"],
+        parameters["metric"],
+    )
+
+
+def evaluation_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Cache key of the evaluation tasks: the fit they evaluate, settings, stage."""
+    stage = "full" if "evaluation" in parameters else "metrics"
+    return evaluation_key(
+        parameters["candidate"].fit_key,
+        parameters["cfg"],
+        parameters["metric"],
+        parameters["seed"],
+        stage,
+    )

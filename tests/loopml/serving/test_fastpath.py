@@ -1,0 +1,201 @@
+"""The serving fast path: checked JSON records give exactly the reference features, for every
+feature configuration; what it cannot reproduce falls back to the reference path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import FunctionTransformer
+
+from loopml.config import FeaturesConfig, load_params
+from loopml.datagen import generate_churn
+from loopml.features import fit_transformer
+from loopml.pyfunc import LoopmlModel
+from loopml.schema import conform_frame
+from loopml.serving.fastpath import InputError, check_records, compile_features, records_frame
+from tests.conftest import REPO_ROOT as ROOT
+
+
+@pytest.fixture(scope="module")
+def churn() -> dict[str, Any]:
+    params = load_params(ROOT / "params.yaml")
+    schema = params.data.table
+    frame = conform_frame(generate_churn(4000, seed=11), schema.columns)
+    kinds = {c: schema.columns[c] for c in schema.feature_columns}
+    rows = conform_frame(generate_churn(600, seed=12), schema.columns)[list(kinds)]
+    records = json.loads(rows.to_json(orient="records", date_format="iso"))
+    return {"schema": schema, "train": frame, "kinds": kinds, "records": records}
+
+
+def _model(churn: dict[str, Any], cfg: FeaturesConfig) -> LoopmlModel:
+    transformer = fit_transformer(train=churn["train"], schema=churn["schema"], cfg=cfg)
+    return LoopmlModel(transformer, None, "classification", churn["kinds"], [False, True])
+
+
+def _awkward(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Missing values, unseen categories, string booleans, zoned and date-only timestamps."""
+    out = []
+    for i, rec in enumerate(records[:60]):
+        rec = dict(rec)
+        if i % 3 == 0:
+            rec["country"], rec["plan"] = "Atlantis", None
+        if i % 4 == 0:
+            rec["age"], rec["nps_score"], rec["autopay"] = None, None, None
+        if i % 5 == 0:
+            rec["annual_contract"], rec["paperless_billing"] = "TRUE", " no "
+        if i % 6 == 0:
+            rec["event_time"] = "2024-05-06T07:08:09+02:00"
+            rec["signup_date"] = "2023-02-01"
+        if i % 7 == 0:
+            rec["device"] = "  " + str(rec["device"]) + " "  # training strips whitespace too
+        out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        FeaturesConfig(),
+        FeaturesConfig(scale="robust", numeric_impute="mean"),
+        FeaturesConfig(scale="none", categorical_min_frequency=0.0, datetime_parts=[]),
+        FeaturesConfig(
+            categorical_min_frequency=0.05,  # many infrequent categories
+            categorical_max_categories=3,
+            datetime_parts=["hour", "weekday", "month", "day", "year"],
+        ),
+    ],
+    ids=["default", "robust-mean", "no-scale-no-dates", "infrequent-all-parts"],
+)
+def test_compiled_features_equal_the_fitted_transformer(
+    churn: dict[str, Any], cfg: FeaturesConfig
+) -> None:
+    model = _model(churn, cfg)
+    compiled = compile_features(model)
+    assert compiled is not None
+    for records in (churn["records"], _awkward(churn["records"])):
+        checked = check_records(records, churn["kinds"], frozenset())
+        fast = compiled(checked)
+        reference = model.features(records_frame(checked, churn["kinds"]))
+        assert fast.dtype == np.float32 and fast.shape == reference.shape
+        np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-6)
+
+
+def test_compiled_features_match_raw_frames_as_trained(churn: dict[str, Any]) -> None:
+    """Records through the fast path equal the raw frame through the training-time path."""
+    model = _model(churn, FeaturesConfig())
+    compiled = compile_features(model)
+    assert compiled is not None
+    raw = pd.DataFrame.from_records(churn["records"])
+    np.testing.assert_allclose(
+        compiled(check_records(churn["records"], churn["kinds"], frozenset())),
+        model.features(raw),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_unknown_step_falls_back_to_the_reference_path(
+    churn: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    model = _model(churn, FeaturesConfig())
+    name, _, cols = model.transformer.transformers_[0]
+    custom = ColumnTransformer([(name, FunctionTransformer(np.log1p), cols)]).fit(churn["train"])
+    odd = LoopmlModel(custom, None, "classification", churn["kinds"], [False, True])
+    with caplog.at_level("WARNING"):
+        assert compile_features(odd) is None
+    assert "no fast path for FunctionTransformer" in caplog.text
+
+
+def test_a_fast_path_that_disagrees_is_refused(
+    churn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe comparison is a real gate: a reference that differs disables the fast path."""
+    model = _model(churn, FeaturesConfig())
+    real = model.features
+    monkeypatch.setattr(model, "features", lambda frame: real(frame) + 1e-3)
+    assert compile_features(model) is None
+
+
+KINDS = {
+    "age": "numeric",
+    "n": "integer",
+    "flag": "boolean",
+    "at": "datetime",
+    "plan": "categorical",
+}
+GOOD = {"age": 41.5, "n": 3, "flag": True, "at": "2024-01-02T03:04:05", "plan": "pro"}
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"age": "forty"}, "column 'age': expected a number, got 'forty'"),
+        ({"n": True}, "column 'n': expected a number, got True"),
+        ({"flag": "maybe"}, "column 'flag': expected true or false, got 'maybe'"),
+        ({"flag": 2}, "column 'flag': expected true or false, got 2"),
+        ({"at": "yesterday-ish"}, "column 'at': expected a date-time, got 'yesterday-ish'"),
+        ({"at": 1700000000}, "column 'at': expected a date-time"),
+        ({"plan": ["a"]}, "column 'plan': expected a string"),
+    ],
+)
+def test_bad_values_name_the_column(change: dict[str, Any], phrase: str) -> None:
+    with pytest.raises(InputError) as err:
+        check_records([{**GOOD, **change}], KINDS, frozenset(KINDS))
+    assert phrase in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("records", "phrase"),
+    [
+        ([], "no records to predict"),
+        ("text", "expected a JSON object, a list of objects"),
+        ([GOOD, 5], "record 1 is not a JSON object"),
+        ([GOOD, {"age": 1}], "missing column(s) in record 1: ['at', 'flag', 'n', 'plan']"),
+        ([GOOD] * 10_001, "10001 records in one request; at most 10000"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(records: Any, phrase: str) -> None:
+    with pytest.raises(InputError) as err:
+        check_records(records, KINDS, frozenset(KINDS))
+    assert phrase in str(err.value)
+
+
+def test_values_are_typed_as_training_reads_them() -> None:
+    [rec] = check_records(
+        [{"age": None, "n": 2, "flag": "Yes", "at": "2024-01-02T03:04:05Z", "plan": 7, "x": 1}],
+        KINDS,
+        frozenset(),
+    )
+    assert rec == {
+        "age": None,
+        "n": 2,
+        "flag": True,
+        "at": pd.Timestamp("2024-01-02T03:04:05").to_pydatetime(),
+        "plan": "7",
+    }  # unknown column "x" dropped, zone dropped keeping the wall time, as in loopml.schema
+
+
+def test_transformed_features_are_separable_by_input_column(churn: dict[str, Any]) -> None:
+    """What permutation importance relies on: shuffling a raw column equals permuting the rows
+    of the features it owns, and each feature has exactly one owner."""
+    model = _model(churn, FeaturesConfig())
+    rows = churn["train"].head(800)[list(churn["kinds"])]
+    x = model.features(rows)
+    owners = np.zeros(x.shape[1], dtype=int)
+    rng = np.random.default_rng(0)
+    for col in churn["kinds"]:
+        order = rng.permutation(len(rows))
+        shuffled = rows.copy()
+        shuffled[col] = shuffled[col].to_numpy()[order]
+        xs = model.features(shuffled)
+        block = np.flatnonzero(~np.isclose(xs, x, equal_nan=True).all(axis=0))
+        owners[block] += 1
+        expected = x.copy()
+        expected[:, block] = x[order][:, block]
+        np.testing.assert_allclose(xs, expected, rtol=0, atol=0)
+    assert (owners <= 1).all() and owners.sum() > 0.9 * len(owners)  # the rest are constant here

@@ -1,0 +1,61 @@
+"""Splits: by time (ordered, leak-free), stratified or random (seeded)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from loopml.config import SchemaConfig, SplitConfig
+from loopml.datagen import SCHEMA, generate_churn
+from loopml.exceptions import DataValidationError
+from loopml.splits import split_frame
+
+SCHEMA_CFG = SchemaConfig(
+    columns=SCHEMA,
+    target="churned",
+    id_column="customer_id",
+    time_column="event_time",
+    drop_columns=["next_month_spend"],
+)
+NO_TIME = SchemaConfig(
+    columns=SCHEMA, target="churned", id_column="customer_id", drop_columns=["next_month_spend"]
+)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return generate_churn(5000, seed=9).sample(frac=1.0, random_state=0)  # shuffled on purpose
+
+
+def test_time_split_is_ordered_and_leak_free(frame: pd.DataFrame) -> None:
+    s = split_frame(frame=frame, schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
+    assert s.method == "time"
+    assert s.train["event_time"].max() <= s.val["event_time"].min()
+    assert s.val["event_time"].max() <= s.test["event_time"].min()
+    assert s.sizes() == {"train": 3500, "val": 750, "test": 750}
+    assert "next_month_spend" not in s.train.columns  # dropped (leaks the label)
+
+
+def test_stratified_split_keeps_class_shares(frame: pd.DataFrame) -> None:
+    s = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(), seed=1)
+    assert s.method == "stratified"
+    shares = [part["churned"].mean() for part in (s.train, s.val, s.test)]
+    assert max(shares) - min(shares) < 0.01
+    ids = pd.concat([s.train, s.val, s.test])["customer_id"]
+    assert ids.is_unique and len(ids) == len(frame)
+
+
+@pytest.mark.parametrize("method", ["random", "stratified"])
+def test_split_is_seeded(frame: pd.DataFrame, method: str) -> None:
+    a = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method=method), seed=3)
+    b = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method=method), seed=3)
+    c = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method=method), seed=4)
+    pd.testing.assert_frame_equal(a.test, b.test)
+    assert not a.test["customer_id"].equals(c.test["customer_id"])
+
+
+def test_too_few_rows_and_time_without_column(frame: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match="too few"):
+        split_frame(frame=frame.iloc[:3], schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
+    with pytest.raises(DataValidationError, match="no time_column"):
+        split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method="time"), seed=1)

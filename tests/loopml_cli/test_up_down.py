@@ -1,0 +1,117 @@
+"""`loopml up` starts the whole local stack on real processes; `loopml down` stops exactly that.
+
+Real parts: a Prefect server process, the MLflow UI, the deployment process (`loopml deploy`)
+and the model server on a registry with a champion; a bystander process proves that `down`
+stops nothing it did not start.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from loopml.config import load_params
+from loopml_cli.stack import SERVICES, running
+from tests.conftest import run_cli
+from tests.registry import build_registry
+from tests.stack import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return run_cli(*args, cwd=cwd, env=env, timeout=600)
+
+
+def _deployments(api: str) -> set[str]:
+    resp = requests.post(f"{api}/deployments/filter", json={}, timeout=10)
+    return {d["name"] for d in resp.json()} if resp.status_code == 200 else set()
+
+
+def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    reg = build_registry(project)  # a real MLflow store with a champion: the model server starts
+    params_path = project / "params.yaml"
+    raw = yaml.safe_load(params_path.read_text())
+    raw["serve"]["port"] = free_port()
+    params_path.write_text(yaml.safe_dump(raw))
+    params = load_params(params_path)
+    prefect_port, mlflow_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",  # rich wraps the CLI's lines at the terminal width
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = _cli(
+            [
+                "up",
+                "--params",
+                str(params_path),
+                "--prefect-port",
+                str(prefect_port),
+                "--mlflow-port",
+                str(mlflow_port),
+            ],
+            env,
+            project,
+        )
+        said = started.stdout + started.stderr  # the CLI reports on stderr
+        assert started.returncode == 0, said
+        assert f"Prefect UI      http://127.0.0.1:{prefect_port}" in said
+        assert f"MLflow UI       http://127.0.0.1:{mlflow_port}" in said
+        assert f"model server    http://127.0.0.1:{params.serve.port}" in said
+
+        pids = running(params.path("runtime"))
+        assert set(pids) == set(SERVICES), pids
+        assert requests.get(f"{api}/health", timeout=10).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{mlflow_port}/health", timeout=10).ok
+        health = requests.get(f"http://127.0.0.1:{params.serve.port}/health", timeout=10).json()
+        assert health["version"] == reg["versions"][0]  # the champion
+        deadline, names = time.time() + 120, set()
+        while time.time() < deadline and names != {"training", "monitoring", "batch-scoring"}:
+            names = _deployments(api)
+            time.sleep(1)
+        assert names == {"training", "monitoring", "batch-scoring"}
+
+        again = _cli(["up", "--params", str(params_path)], env, project)
+        assert again.returncode != 0 and "already running" in again.stdout + again.stderr
+
+        stopped = _cli(["down", "--params", str(params_path)], env, project)
+        said = stopped.stdout + stopped.stderr
+        assert stopped.returncode == 0, said
+        for name in SERVICES:
+            assert f"{name} (pid {pids[name]})" in said
+        for pid in pids.values():
+            with pytest.raises(ProcessLookupError):
+                os.killpg(pid, 0)  # the whole process group is gone
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{params.serve.port}/health", timeout=5)
+        wait_gone = time.time() + 10
+        while time.time() < wait_gone:
+            try:
+                requests.get(f"{api}/health", timeout=2)
+            except requests.ConnectionError:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the Prefect server still answers after `loopml down`")
+        assert bystander.poll() is None  # not ours to stop
+        assert running(params.path("runtime")) == {}
+        nothing = _cli(["down", "--params", str(params_path)], env, project)
+        assert "nothing was running" in nothing.stdout + nothing.stderr
+    finally:
+        _cli(["down", "--params", str(params_path)], env, project)
+        bystander.kill()
