@@ -41,13 +41,13 @@ def bare(params_path: Path) -> dict[str, float]:
     """The same fitting as the flow, as a plain script."""
     from loopml.config import load_params
     from loopml.datagen import generate_churn
+    from loopml.features import build_transformer, encode_target, transform
     from loopml.models import fit_candidate
     from loopml.schema import conform_frame
-    from tasks.features import build_transformer, resolve_split_method, transform
-    from tasks.train import encode_target
+    from loopml.splits import resolve_split_method
 
     params = load_params(params_path)
-    schema = params.data.schema_
+    schema = params.data.table
     times: dict[str, float] = {}
     t = time.perf_counter()
     g = params.data.source.generator

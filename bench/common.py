@@ -9,24 +9,36 @@ from typing import Any
 
 
 def timed_flow(flow: Callable[..., Any], **kwargs: Any) -> tuple[Any, float, dict[str, float]]:
-    """Run ``flow``; return its result, its wall time and the seconds per task (from the
-    Prefect API; repeated tasks such as ``train-candidate-*`` are summed)."""
+    """Run ``flow``; return its result, its wall time and the seconds per task, its subflows'
+    tasks included (from the Prefect API; repeated tasks such as ``train-candidate-*`` are
+    summed)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
 
     t = time.perf_counter()
     state = flow(**kwargs, return_state=True)
     total = time.perf_counter() - t
     result = state.result()
+    parent = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
+        subflows = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])
             )
         )
+        ids = [parent, *(run.id for run in subflows)]
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
     tasks: dict[str, float] = defaultdict(float)
     for run in runs:
-        if run.start_time and run.end_time:
+        if run.start_time and run.end_time and run.name.rsplit("-", 1)[0] not in _SUBFLOWS:
             name = run.name.rsplit("-", 1)[0]  # "train-candidate-877" -> "train-candidate"
             tasks[name] += (run.end_time - run.start_time).total_seconds()
     return result, total, dict(tasks)
+
+
+# A subflow call appears as a task run of its parent too; its tasks are counted instead.
+_SUBFLOWS = {"collect", "validate", "features", "train", "evaluate"}

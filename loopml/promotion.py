@@ -225,6 +225,7 @@ def register_and_promote(
     """Register the challenger as a new version; move ``champion`` only if the policy allows."""
     from filelock import FileLock
 
+    tracking.activate()  # the registry resolves the logged model (models:/m-...) through it
     client = tracking.client()
     name = cfg.model_name
     lock_path.parent.mkdir(parents=True, exist_ok=True)

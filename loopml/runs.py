@@ -69,7 +69,7 @@ def log_run_context(tracking: Tracking, run_id: str, params: Params, features: F
     tracking.activate()
     data_version = features.data_version
     sample = pd.read_parquet(features.path("train.parquet")).head(1000)
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), _quiet_mlflow():
         flat = flatten("", params.model_dump(mode="json", by_alias=True))
         mlflow.log_params({k: v for k, v in flat.items() if not k.startswith("paths.")})
         mlflow.set_tags(run_tags(params, data_version))
@@ -97,6 +97,7 @@ def _quiet_mlflow() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ii]nteger column.*")
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
             yield
     finally:
         logger.setLevel(level)

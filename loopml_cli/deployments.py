@@ -82,7 +82,7 @@ def render_prefect_yaml(params: Params) -> str:
         deployments.append(entry)
     body = {
         "name": "loopml",
-        "prefect-version": version("prefect"),
+        "prefect-version": ".".join(version("prefect").split(".")[:2]),
         "pull": [
             {
                 "prefect.deployments.steps.set_working_directory": {

@@ -17,7 +17,7 @@ from loopml.tracking import Tracking
 from tasks._policies import IO, evaluation_cache_key
 
 
-@task(name="evaluate", cache_key_fn=evaluation_cache_key, persist_result=True)
+@task(name="evaluate-candidate", cache_key_fn=evaluation_cache_key, persist_result=True)
 def evaluate_candidate(
     candidate: LoggedCandidate, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
 ) -> Evaluation:
@@ -26,7 +26,7 @@ def evaluate_candidate(
     return evaluating.evaluate_candidate(candidate, data, cfg, metric, seed)
 
 
-@task(name="analyze", cache_key_fn=evaluation_cache_key, persist_result=True)
+@task(name="analyze-candidate", cache_key_fn=evaluation_cache_key, persist_result=True)
 def analyze_candidate(
     candidate: LoggedCandidate,
     evaluation: Evaluation,

@@ -29,6 +29,6 @@ def test_multiclass_target_trains_evaluates_and_promotes(write_params: Callable[
     assert scores["baseline"] == pytest.approx(0.5)
     assert scores[result.best] > 0.8  # monthly charges give the plan away
     assert result.decision.promoted
-    metrics = Path(result.reports["metrics"]).read_text()
+    metrics = Path(result.metrics_file).read_text()
     for key in ("roc_auc_macro", "roc_auc_weighted", "f1_macro", "f1_weighted", "log_loss"):
         assert key in metrics
