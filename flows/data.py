@@ -12,12 +12,19 @@ from loopml.config import load_params
 from loopml.features import FeatureSet
 from loopml.quality import ValidationReport
 from loopml.snapshots import Snapshot
+from tasks._policies import STOPPABLE
 from tasks.collect import conform, current_snapshot, read_snapshot, read_source, snapshot
-from tasks.features import fit_transformer, split, write_features
-from tasks.validate import enforce, load_suite, require_validated, run_validation
+from tasks.features import fit_transformers, split, write_features
+from tasks.validate import (
+    check_types,
+    enforce,
+    load_suite,
+    require_validated,
+    run_validation,
+)
 
 
-@flow(name="collect")
+@flow(name="collect", **STOPPABLE)
 def collect(params_path: str = "params.yaml", overrides: dict[str, Any] | None = None) -> Snapshot:
     """Read a batch from ``data.source``, conform it to ``data.schema``, snapshot it with DVC."""
     params = load_params(params_path, overrides)
@@ -32,7 +39,7 @@ def collect(params_path: str = "params.yaml", overrides: dict[str, Any] | None =
     )
 
 
-@flow(name="validate")
+@flow(name="validate", **STOPPABLE)
 def validate(
     params_path: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
@@ -42,26 +49,30 @@ def validate(
     and stop on a blocking failure."""
     params = load_params(params_path, overrides)
     batch = batch or current_snapshot(current_pointer=params.path("current"))
+    gate = {
+        "snapshot_path": Path(batch.path),
+        "validation_dir": params.path("validation"),
+        "quarantine_dir": params.path("quarantine"),
+    }
     frame = read_snapshot(snapshot=batch)
+    declared = check_types(
+        frame=frame, table=params.data.table, cfg=params.validation, snapshot_version=batch.version
+    )
+    enforce(report=declared, **gate)  # wrong types stop here, before anything is profiled
     suite = load_suite(
         suite_path=params.path("suite"), frame=frame, table=params.data.table, cfg=params.validation
     )
     report = run_validation(
         frame=frame,
         suite=suite,
+        declared=declared,
         cfg=params.validation,
-        snapshot_version=batch.version,
         validation_dir=params.path("validation"),
     )
-    return enforce(
-        report=report,
-        snapshot_path=Path(batch.path),
-        validation_dir=params.path("validation"),
-        quarantine_dir=params.path("quarantine"),
-    )
+    return enforce(report=report, **gate)
 
 
-@flow(name="features")
+@flow(name="features", **STOPPABLE)
 def featurize(
     params_path: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
@@ -76,10 +87,12 @@ def featurize(
     splits = split(
         frame=frame, table=params.data.table, cfg=params.features.split, seed=params.project.seed
     )
-    transformer = fit_transformer(train=splits.train, table=params.data.table, cfg=params.features)
+    transformers = fit_transformers(
+        train=splits.train, table=params.data.table, cfg=params.features
+    )
     return write_features(
         splits=splits,
-        transformer=transformer,
+        transformers=transformers,
         out_dir=params.path("features"),
         data_version=batch.version,
         table=params.data.table,

@@ -12,6 +12,7 @@ from loopml.config import load_params
 from loopml.evaluation import Evaluated
 from loopml.features import FeatureSet
 from loopml.runs import parent_run
+from tasks._policies import STOPPABLE
 from tasks.evaluate import (
     analyze_candidate,
     evaluate_candidate,
@@ -26,7 +27,7 @@ from tasks.train import log_candidate, read_candidates, record_candidates, train
 CANDIDATES_FILE = "candidates.json"
 
 
-@flow(name="train")
+@flow(name="train", **STOPPABLE)
 def train(
     params_path: str = "params.yaml",
     overrides: dict[str, Any] | None = None,
@@ -69,7 +70,7 @@ def train(
         )
 
 
-@flow(name="evaluate")
+@flow(name="evaluate", **STOPPABLE)
 def evaluate(
     params_path: str = "params.yaml",
     overrides: dict[str, Any] | None = None,

@@ -7,8 +7,9 @@ from typing import Any
 
 from prefect import flow
 
-from loopml.config import load_params
+from loopml.config.run_options import MonitoringRun, monitoring_overrides, resolve_run
 from loopml.monitoring.policy import Verdict
+from tasks._policies import STOPPABLE
 from tasks.monitor import (
     champion_model,
     current_data,
@@ -22,17 +23,22 @@ from tasks.monitor import (
 from tasks.tracking import setup_tracking
 
 
-@flow(name="monitoring")
+@flow(name="monitoring", **STOPPABLE)
 def monitoring(
-    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+    params_path: str = "params.yaml",
+    run: MonitoringRun = MonitoringRun(),
+    overrides: dict[str, Any] | None = None,
 ) -> Verdict:
     """Compare production data with the champion's training data; retrain when it drifted.
 
     Args:
-        params_path: the params.yaml to load.
-        overrides: nested keys that replace those of params.yaml for this run.
+        params_path: the params.yaml to load (on the machine that runs the flow).
+        run: this run's choices; an empty field keeps params.yaml's value.
+        overrides: advanced: any keys of params.yaml, nested.
     """
-    params = load_params(params_path, overrides)
+    params, merged = resolve_run(
+        params_path=params_path, overrides=overrides, run_overrides=monitoring_overrides(run)
+    )
     table = params.data.table
     tracking = setup_tracking(params=params)
     reference = reference_data(
@@ -61,7 +67,7 @@ def monitoring(
     )
     verdict = decide(result=result, cfg=params.monitor, tracking=tracking)
     verdict = trigger_retraining(
-        verdict=verdict, cfg=params.monitor, params_path=str(params_path), overrides=overrides
+        verdict=verdict, cfg=params.monitor, params_path=str(params_path), overrides=merged
     )
     notify(verdict=verdict, cfg=params.monitor)
     log_monitoring(

@@ -6,26 +6,32 @@ from typing import Any
 
 from prefect import flow
 
-from loopml.config import load_params
+from loopml.config.run_options import ScoringRun, resolve_run, scoring_overrides
 from loopml.scoring import ScoredBatch
+from tasks._policies import STOPPABLE
 from tasks.collect import read_source
 from tasks.score import load_scorer, log_scores, publish_scores, score_rows, write_scores
 from tasks.tracking import setup_tracking
 
 
-@flow(name="batch-scoring")
+@flow(name="batch-scoring", **STOPPABLE)
 def batch_scoring(
-    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+    params_path: str = "params.yaml",
+    run: ScoringRun = ScoringRun(),
+    overrides: dict[str, Any] | None = None,
 ) -> ScoredBatch:
     """Score a batch from ``score.source`` with the model behind ``score.alias``; write the
     predictions to ``paths.scores`` and append them to the prediction log.
 
     Args:
-        params_path: the params.yaml to load.
-        overrides: nested keys that replace those of params.yaml for this run,
+        params_path: the params.yaml to load (on the machine that runs the flow).
+        run: this run's choices; an empty field keeps params.yaml's value.
+        overrides: advanced: any keys of params.yaml, nested,
             e.g. ``{"score": {"source": {"kind": "file", "file": {"path": "new.csv"}}}}``.
     """
-    params = load_params(params_path, overrides)
+    params, _ = resolve_run(
+        params_path=params_path, overrides=overrides, run_overrides=scoring_overrides(run)
+    )
     tracking = setup_tracking(params=params)
     frame = read_source(source=params.score.source, root=params.root)
     scorer = load_scorer(

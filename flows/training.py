@@ -11,28 +11,32 @@ from prefect import flow
 
 from flows.data import collect, featurize, validate
 from flows.modeling import evaluate, train
-from loopml.config import load_params
+from loopml.config.run_options import TrainingRun, training_params
 from loopml.runs import parent_run
 from loopml.summary import TrainingResult
+from tasks._policies import STOPPABLE
 from tasks.features import load_model_data
 from tasks.promote import register_and_promote
 from tasks.tracking import publish_summary, setup_tracking
 
 
-@flow(name="training")
+@flow(name="training", **STOPPABLE)
 def training(
-    params_path: str = "params.yaml", overrides: dict[str, Any] | None = None
+    params_path: str = "params.yaml",
+    run: TrainingRun = TrainingRun(),
+    overrides: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """Collect a batch, validate it, build features, train and evaluate every candidate, and
     promote the best in the MLflow registry when the policy allows.
 
     Args:
-        params_path: the params.yaml to load.
-        overrides: nested keys that replace those of params.yaml for this run,
-            e.g. ``{"data": {"source": {"generator": {"n_rows": 5000}}}}``.
+        params_path: the params.yaml to load (on the machine that runs the flow).
+        run: this run's choices; an empty field keeps params.yaml's value.
+        overrides: advanced: any keys of params.yaml, nested, e.g.
+            ``{"data": {"source": {"generator": {"n_rows": 5000}}}}``.
     """
-    params = load_params(params_path, overrides)
-    stage = {"params_path": params_path, "overrides": overrides}
+    params, merged = training_params(params_path=params_path, overrides=overrides, run=run)
+    stage = {"params_path": params_path, "overrides": merged}
     tracking = setup_tracking(params=params)
     with parent_run(tracking=tracking, params=params) as run_id:
         batch = collect(**stage)
@@ -56,4 +60,5 @@ def training(
             evaluated=evaluated,
             decision=decision,
             features=feature_set,
+            params_file=str(params.source),
         )

@@ -24,6 +24,8 @@ class LoggedCandidate:
     val_score: float
     fit_key: str
     """Identity of the fit (data, candidate, settings, seed, code): the evaluation cache key."""
+    out_of_time: bool = False
+    """Its time budget ran out (it is still a candidate, with the best it reached)."""
 
 
 @dataclass(frozen=True)

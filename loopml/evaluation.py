@@ -31,6 +31,8 @@ class Evaluation:
     metrics: dict[str, float]
     ci: tuple[float, float]
     val_score: float
+    confidence: float = 0.95
+    """Of the interval ``ci``."""
     importance: pd.DataFrame | None = None
     worst: pd.DataFrame | None = None
     curves: Curves = field(default_factory=dict)
@@ -115,6 +117,7 @@ def evaluate_model(
         metrics=metrics,
         ci=ci,
         val_score=val_score,
+        confidence=cfg.confidence,
         curves=curves_for(data.task, data.y_test, output),
     )
 

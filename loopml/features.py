@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
 from loopml.config import FeaturesConfig, SchemaConfig
 from loopml.exceptions import DataValidationError
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 MISSING = "__missing__"
 SPLITS = ("train", "val", "test")
+TREE_MAX_CATEGORIES = 250
+"""Histogram gradient boosting takes at most 255 bins, codes included."""
+ENCODINGS = ("onehot", "ordinal")
+"""The two feature representations on disk: for every model, and for tree ensembles."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class FeatureSet:
     target: str
     task: str
     classes: list[Any] | None = None
+    ordinal_categorical: list[bool] | None = None
+    """Which columns of the ordinal matrices are category codes (for tree ensembles)."""
 
     def path(self, name: str) -> Path:
         return Path(self.directory) / name
@@ -75,6 +81,47 @@ def _categorical(cfg: FeaturesConfig) -> Pipeline:
     return Pipeline(
         [("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("onehot", encoder)]
     )
+
+
+def _ordinal(cfg: FeaturesConfig) -> Pipeline:
+    """Categories as integer codes (trees split on them natively); unseen and missing: NaN."""
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        min_frequency=cfg.categorical_min_frequency or None,
+        max_categories=min(
+            cfg.categorical_max_categories or TREE_MAX_CATEGORIES, TREE_MAX_CATEGORIES
+        ),
+        dtype=np.float32,
+    )
+    return Pipeline(
+        [("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("codes", encoder)]
+    )
+
+
+def build_tree_transformer(schema: SchemaConfig, cfg: FeaturesConfig) -> ColumnTransformer:
+    """The unfitted feature pipeline for tree ensembles: numbers as they are (missing values
+    stay missing: trees route them), categories as codes, booleans as 0/1, date parts."""
+    numeric = schema.features_of("numeric") + schema.features_of("integer")
+    categorical = schema.features_of("categorical")
+    boolean = schema.features_of("boolean")
+    datetime = schema.features_of("datetime")
+    parts: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        parts.append(("num", "passthrough", numeric))
+    if categorical:
+        parts.append(("cat", _ordinal(cfg), categorical))
+    if boolean:
+        parts.append(("bool", ToFloat(), boolean))
+    if datetime and cfg.datetime_parts:
+        parts.append(("date", DateParts(tuple(cfg.datetime_parts)), datetime))
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
+
+
+def categorical_mask(transformer: ColumnTransformer) -> list[bool]:
+    """Which output columns of a fitted tree transformer are category codes."""
+    return [str(name).startswith("cat__") for name in transformer.get_feature_names_out()]
 
 
 def build_transformer(schema: SchemaConfig, cfg: FeaturesConfig) -> ColumnTransformer:
@@ -115,13 +162,33 @@ def _categorical_as_object(frame: pd.DataFrame, columns: list[str]) -> pd.DataFr
     return out
 
 
+@dataclass(frozen=True)
+class Transformers:
+    """Both fitted feature pipelines: one-hot (every model), ordinal (tree ensembles)."""
+
+    onehot: ColumnTransformer
+    ordinal: ColumnTransformer
+
+    def of(self, encoding: str) -> ColumnTransformer:
+        return self.ordinal if encoding == "ordinal" else self.onehot
+
+
 def fit_transformer(
     train: pd.DataFrame, schema: SchemaConfig, cfg: FeaturesConfig
 ) -> ColumnTransformer:
-    """Fit the feature pipeline on the training split only."""
+    """Fit the one-hot feature pipeline on the training split only."""
     transformer = build_transformer(schema, cfg)
     transformer.fit(_categorical_as_object(train, schema.features_of("categorical")))
     return transformer
+
+
+def fit_transformers(
+    train: pd.DataFrame, schema: SchemaConfig, cfg: FeaturesConfig
+) -> Transformers:
+    """Both feature pipelines, fitted on the training split only."""
+    rows = _categorical_as_object(train, schema.features_of("categorical"))
+    ordinal = build_tree_transformer(schema, cfg).fit(rows)
+    return Transformers(onehot=fit_transformer(train, schema, cfg), ordinal=ordinal)
 
 
 def transform(
@@ -155,24 +222,37 @@ def encode_target(values: pd.Series, classes: list[Any] | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- on disk
+def matrix_file(split: str, encoding: str) -> str:
+    return f"x_{split}.npy" if encoding == "onehot" else f"x_{split}.{encoding}.npy"
+
+
+def transformer_file(encoding: str) -> str:
+    return "transformer.joblib" if encoding == "onehot" else f"transformer.{encoding}.joblib"
+
+
 def write_features(
     splits: Splits,
-    transformer: ColumnTransformer,
+    transformers: Transformers,
     out_dir: Path,
     data_version: str,
     schema: SchemaConfig,
 ) -> FeatureSet:
-    """Write the splits, the transformer, the matrices and ``features.json`` (each atomically)."""
+    """Write the splits, both transformers, their matrices and ``features.json`` (each file
+    atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = target_classes(splits.train, schema)
     for name in SPLITS:
         rows = getattr(splits, name)
         write_parquet(out_dir / f"{name}.parquet", rows)
-        x = transform(transformer, rows, schema)
         y = encode_target(rows[schema.target], classes)
-        write_atomic(out_dir / f"x_{name}.npy", lambda p, a=x: _save_npy(p, a))
         write_atomic(out_dir / f"y_{name}.npy", lambda p, a=y: _save_npy(p, a))
-    write_atomic(out_dir / "transformer.joblib", lambda p: joblib.dump(transformer, p))
+        for encoding in ENCODINGS:
+            x = transform(transformers.of(encoding), rows, schema)
+            write_atomic(out_dir / matrix_file(name, encoding), lambda p, a=x: _save_npy(p, a))
+    for encoding in ENCODINGS:
+        fitted = transformers.of(encoding)
+        write_atomic(out_dir / transformer_file(encoding), lambda p, t=fitted: joblib.dump(t, p))
+    transformer = transformers.onehot
     features = FeatureSet(
         directory=str(out_dir),
         data_version=data_version,
@@ -183,6 +263,7 @@ def write_features(
         target=schema.target,
         task=schema.task,
         classes=classes,
+        ordinal_categorical=categorical_mask(transformers.ordinal),
     )
     meta = asdict(features)
     meta.pop("directory")

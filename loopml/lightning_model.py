@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,8 @@ class TorchPredictor:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     device_used: str = "cpu"
+    out_of_time: bool = False
+    """Training stopped at its time budget, before early stopping or the last epoch."""
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self.module.eval()
@@ -192,14 +195,20 @@ def resolve_hardware(cfg: LightningConfig) -> tuple[str, str, bool]:
 
 
 def _trainer(
-    cfg: LightningConfig, accelerator: str, precision: str, history: _History
+    cfg: LightningConfig,
+    accelerator: str,
+    precision: str,
+    history: _History,
+    max_seconds: float | None,
 ) -> pl.Trainer:
-    """A quiet trainer: no checkpoints, loggers or progress bars; early stopping on val loss."""
+    """A quiet trainer: no checkpoints, loggers or progress bars; early stopping on val loss;
+    stopped at ``max_seconds`` when given."""
     return pl.Trainer(
         accelerator=accelerator,
         devices=cfg.devices,
         precision=precision,
         max_epochs=cfg.max_epochs,
+        max_time=None if max_seconds is None else {"seconds": max(1.0, max_seconds)},
         deterministic=cfg.deterministic,
         callbacks=[
             pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
@@ -213,15 +222,15 @@ def _trainer(
 
 
 def fit_lightning(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     task: str,
     n_classes: int,
     cfg: LightningConfig,
     seed: int,
+    max_seconds: float | None = None,
 ) -> TorchPredictor:
+    """An MLP trained on ``(x_train, y_train, x_val, y_val)``, the best epoch's weights kept."""
+    x_train, y_train, x_val, y_val = data
     pl.seed_everything(seed, workers=True, verbose=False)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):  # no GPU/TPU banners
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -239,7 +248,8 @@ def fit_lightning(
     )
     data = TabularDataModule((x_train, y_train), (x_val, y_val), task, cfg, pin, seed)
     history = _History()
-    trainer = _trainer(cfg, accelerator, precision, history)
+    trainer = _trainer(cfg, accelerator, precision, history, max_seconds)
+    started = time.monotonic()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
@@ -264,4 +274,17 @@ def fit_lightning(
         history=history.epochs,
         best_epoch=history.best_epoch,
         device_used=accelerator,
+        out_of_time=_timed_out(trainer, cfg, max_seconds, time.monotonic() - started),
     )
+
+
+def _timed_out(
+    trainer: pl.Trainer, cfg: LightningConfig, budget: float | None, took: float
+) -> bool:
+    """Stopped by ``max_time``: not by early stopping, before the last epoch, at the budget."""
+    if budget is None:
+        return False
+    early = any(
+        isinstance(c, pl.callbacks.EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks
+    )
+    return not early and trainer.current_epoch < cfg.max_epochs and took >= 0.9 * budget

@@ -14,26 +14,37 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 
 from loopml.config import ColumnKind, FeaturesConfig, SchemaConfig
-from loopml.features import SPLITS, FeatureSet
+from loopml.features import ENCODINGS, SPLITS, FeatureSet, matrix_file, transformer_file
 
 Matrices = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One feature representation of a feature set: its fitted transformer and matrices."""
+
+    transformer: ColumnTransformer
+    x_train: np.ndarray
+    x_val: np.ndarray
+    categorical: list[bool] | None = None
+    """Which columns are category codes (the ordinal representation)."""
 
 
 @dataclass(frozen=True)
 class ModelData:
     task: str
     data_version: str
-    x_train: np.ndarray
+    encodings: dict[str, Encoding]
+    """``onehot`` (every model) and ``ordinal`` (tree ensembles)."""
     y_train: np.ndarray
-    x_val: np.ndarray
     y_val: np.ndarray
-    x_test: np.ndarray
     y_test: np.ndarray
     test_rows: pd.DataFrame
-    transformer: ColumnTransformer
     input_kinds: dict[str, ColumnKind]
     target: str
     classes: list[Any] | None
+    derived: dict[str, tuple[str, str]]
+    """Derived feature columns the served model computes: name -> (expression, kind)."""
     fingerprint: str
     """Identifies data, schema and feature settings (cache keys, registry fingerprints)."""
 
@@ -41,8 +52,9 @@ class ModelData:
     def n_classes(self) -> int:
         return len(self.classes) if self.classes else 0
 
-    def matrices(self) -> Matrices:
-        return self.x_train, self.y_train, self.x_val, self.y_val
+    def matrices(self, encoding: str = "onehot") -> Matrices:
+        enc = self.encodings[encoding]
+        return enc.x_train, self.y_train, enc.x_val, self.y_val
 
     @property
     def test_inputs(self) -> pd.DataFrame:
@@ -53,12 +65,17 @@ class ModelData:
 def load_model_data(
     features: FeatureSet, schema: SchemaConfig, features_cfg: FeaturesConfig
 ) -> ModelData:
-    """Read a feature set's matrices, raw test rows and transformer."""
-    arrays = {
-        f"{axis}_{name}": np.load(features.path(f"{axis}_{name}.npy"))
-        for axis in ("x", "y")
-        for name in SPLITS
+    """Read a feature set's matrices (both representations), raw test rows and transformers."""
+    encodings = {
+        encoding: Encoding(
+            transformer=joblib.load(features.path(transformer_file(encoding))),
+            x_train=np.load(features.path(matrix_file("train", encoding))),
+            x_val=np.load(features.path(matrix_file("val", encoding))),
+            categorical=features.ordinal_categorical if encoding == "ordinal" else None,
+        )
+        for encoding in ENCODINGS
     }
+    ys = {name: np.load(features.path(f"y_{name}.npy")) for name in SPLITS}
     fingerprint = hashlib.sha256(
         "|".join(
             [features.data_version, schema.model_dump_json(), features_cfg.model_dump_json()]
@@ -67,11 +84,14 @@ def load_model_data(
     return ModelData(
         task=schema.task,
         data_version=features.data_version,
+        encodings=encodings,
+        y_train=ys["train"],
+        y_val=ys["val"],
+        y_test=ys["test"],
         test_rows=pd.read_parquet(features.path("test.parquet")),
-        transformer=joblib.load(features.path("transformer.joblib")),
         input_kinds=schema.input_kinds,
         target=schema.target,
         classes=features.classes,
+        derived=schema.feature_derivations,
         fingerprint=fingerprint,
-        **arrays,
     )

@@ -57,6 +57,10 @@ class FitResult:
     fit_seconds: float
     trials: list[Trial] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
+    encoding: str = "onehot"
+    """The feature representation it was fitted on (its served model bundles that one)."""
+    out_of_time: bool = False
+    """Its time budget ran out: trials were cut or a fit stopped early."""
     key: str = ""
     """Identity of the fit (:func:`loopml.caching.fit_key`), set by :func:`train_candidate`."""
 
@@ -81,17 +85,49 @@ def _output(predictor: Predictor, x: np.ndarray, task: str) -> np.ndarray:
     return predictor.predict_proba(x) if task == "classification" else predictor.predict(x)
 
 
+@dataclass(frozen=True)
+class FitInputs:
+    """What a candidate is fitted on: one representation's matrices, and the task."""
+
+    matrices: Matrices
+    task: str
+    n_classes: int
+    categorical: list[bool] | None = None
+    """Category-code columns (ordinal representation): split on natively by trees."""
+
+
+def _fit_boosting(estimator: Any, inputs: FitInputs, seconds: float | None) -> bool:
+    """Fit gradient boosting, in chunks of iterations when it has a time budget (warm start);
+    returns whether the budget ran out before it finished."""
+    x_train, y_train = inputs.matrices[0], inputs.matrices[1]
+    if inputs.categorical and any(inputs.categorical):
+        estimator.set_params(categorical_features=np.asarray(inputs.categorical))
+    if seconds is None:
+        estimator.fit(x_train, y_train)
+        return False
+    deadline, target = time.monotonic() + seconds, estimator.max_iter
+    step = max(10, target // 10)
+    estimator.set_params(warm_start=True, max_iter=min(step, target))
+    while True:
+        estimator.fit(x_train, y_train)
+        done = estimator.n_iter_ >= target or estimator.n_iter_ < estimator.max_iter
+        if done:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        estimator.set_params(max_iter=min(estimator.max_iter + step, target))
+
+
 def _fit_once(
     kind: str,
     params: dict[str, Any],
-    data: Matrices,
-    task: str,
-    n_classes: int,
+    inputs: FitInputs,
     lightning: LightningConfig,
     seed: int,
     where: str,
-) -> Predictor:
-    x_train, y_train, x_val, y_val = data
+    seconds: float | None,
+) -> tuple[Predictor, bool]:
+    """One fit of one set of parameters: (the fitted predictor, whether it ran out of time)."""
     if kind == "lightning":
         from loopml.lightning_model import fit_lightning
 
@@ -100,47 +136,60 @@ def _fit_once(
             cfg = LightningConfig.model_validate(cfg.model_dump())
         except Exception as exc:
             raise ConfigError([f"{where}: {exc}"]) from exc
-        return fit_lightning(x_train, y_train, x_val, y_val, task, n_classes, cfg, seed)
-    estimator = make_estimator(kind, task, params, seed, where)
+        predictor = fit_lightning(
+            inputs.matrices, inputs.task, inputs.n_classes, cfg, seed, seconds
+        )
+        return predictor, predictor.out_of_time
+    estimator = make_estimator(kind, inputs.task, params, seed, where)
     try:
-        estimator.fit(x_train, y_train)
+        if kind == "hist_gradient_boosting":
+            return estimator, _fit_boosting(estimator, inputs, seconds)
+        estimator.fit(inputs.matrices[0], inputs.matrices[1])
     except Exception as exc:
         raise TrainingError(f"{where}: fitting {type(estimator).__name__} failed: {exc}") from exc
-    return estimator
+    return estimator, False
+
+
+def _trials(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]]:
+    if candidate.search is None:
+        return [{}]
+    if candidate.search.method == "grid":
+        return list(ParameterGrid(candidate.search.space))
+    return list(
+        ParameterSampler(
+            candidate.search.space, n_iter=candidate.search.n_trials, random_state=seed
+        )
+    )
 
 
 def fit_candidate(
     candidate: CandidateConfig,
     index: int,
-    data: Matrices,
-    task: str,
-    n_classes: int,
+    inputs: FitInputs,
     metric: str,
     lightning: LightningConfig,
     seed: int,
 ) -> FitResult:
-    """Fit one candidate (and its search trials); score on the validation split."""
+    """Fit one candidate (and its search trials, within its time budget); score on the
+    validation split; keep the best trial."""
     where = f"train.candidates[{index}].params"
-    x_val, y_val = data[2], data[3]
-    started = time.perf_counter()
+    x_val, y_val = inputs.matrices[2], inputs.matrices[3]
+    started = time.monotonic()
+    budget = candidate.time_budget
     trials: list[Trial] = []
-    if candidate.search is None:
-        grid: list[dict[str, Any]] = [{}]
-    elif candidate.search.method == "grid":
-        grid = list(ParameterGrid(candidate.search.space))
-    else:
-        grid = list(
-            ParameterSampler(
-                candidate.search.space, n_iter=candidate.search.n_trials, random_state=seed
-            )
-        )
     best: tuple[Predictor, dict[str, Any], float] | None = None
-    for overrides in grid:
+    out_of_time = False
+    for overrides in _trials(candidate, seed):
+        left = None if budget is None else budget - (time.monotonic() - started)
+        if left is not None and left <= 0 and best is not None:
+            out_of_time = True  # the remaining trials are cut
+            break
         params = {**candidate.params, **overrides}
-        t0 = time.perf_counter()
-        predictor = _fit_once(candidate.kind, params, data, task, n_classes, lightning, seed, where)
-        score = metric_value(metric, task, y_val, _output(predictor, x_val, task))
-        trials.append(Trial(params=params, val_score=score, seconds=time.perf_counter() - t0))
+        t0 = time.monotonic()
+        predictor, cut = _fit_once(candidate.kind, params, inputs, lightning, seed, where, left)
+        out_of_time = out_of_time or cut
+        score = metric_value(metric, inputs.task, y_val, _output(predictor, x_val, inputs.task))
+        trials.append(Trial(params=params, val_score=score, seconds=time.monotonic() - t0))
         if best is None or is_better(score, best[2], metric):
             best = (predictor, params, score)
     assert best is not None
@@ -151,17 +200,20 @@ def fit_candidate(
         predictor=predictor,
         params=params,
         val_score=score,
-        fit_seconds=time.perf_counter() - started,
+        fit_seconds=time.monotonic() - started,
         trials=trials if candidate.search else [],
         history=getattr(predictor, "history", []),
+        encoding=candidate.features,
+        out_of_time=out_of_time,
     )
     log.info(
-        "candidate %s (%s): val %s = %.4f in %.1fs",
+        "candidate %s (%s): val %s = %.4f in %.1fs%s",
         candidate.name,
         candidate.kind,
         metric,
         score,
         result.fit_seconds,
+        " (out of time)" if out_of_time else "",
     )
     return result
 
@@ -177,8 +229,13 @@ def train_candidate(
     """Fit one candidate of ``train.candidates`` (``index``) on a feature set's matrices."""
     from loopml.caching import fit_key
 
-    fit = fit_candidate(
-        candidate, index, data.matrices(), data.task, data.n_classes, metric, lightning, seed
+    encoding = data.encodings[candidate.features]
+    inputs = FitInputs(
+        matrices=data.matrices(candidate.features),
+        task=data.task,
+        n_classes=data.n_classes,
+        categorical=encoding.categorical,
     )
+    fit = fit_candidate(candidate, index, inputs, metric, lightning, seed)
     key = fit_key(data.fingerprint, candidate, lightning, index, seed, metric)
     return replace(fit, key=key)

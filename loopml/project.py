@@ -25,15 +25,27 @@ def _dvc(args: list[str], root: Path) -> str:
     return _run([sys.executable, "-m", "dvc", *args], root)
 
 
+def _enclosing(root: Path, marker: str) -> Path | None:
+    return next((p for p in (root, *root.parents) if (p / marker).exists()), None)
+
+
 def init_project(root: Path, remote_url: str | None = None) -> list[str]:
-    """Make ``root`` ready for versioning: a git work tree, DVC, a default remote. Idempotent."""
+    """Make ``root`` ready for versioning: a git work tree, DVC, a default remote, where they
+    are missing (a folder inside an existing git or DVC repository uses that one). Idempotent."""
     messages: list[str] = []
-    if not (root / ".git").exists():
+    root.mkdir(parents=True, exist_ok=True)
+    if _enclosing(root, ".git") is None:
         _run(["git", "init", "-q"], root)
         messages.append(f"git: initialized {root}")
-    if not (root / ".dvc").is_dir():
-        _dvc(["init", "-q"], root)
+    dvc_root = _enclosing(root, ".dvc")
+    if dvc_root is None:
+        nested = _enclosing(root, ".git") != root  # a folder of a bigger git repository
+        _dvc(["init", "-q", *(["--subdir"] if nested else [])], root)
         messages.append("dvc: initialized")
+        dvc_root = root
+    elif dvc_root != root:
+        messages.append(f"dvc: using the repository at {dvc_root}")
+    root = dvc_root
     _dvc(["config", "core.analytics", "false"], root)
     probe = subprocess.run(
         [sys.executable, "-m", "dvc", "remote", "default"], cwd=root, capture_output=True, text=True

@@ -276,6 +276,15 @@ def promote_candidate(
     tracking: Tracking,
 ) -> Decision:
     """:func:`register_and_promote` the selected candidate under ``params.promote``."""
+    if params.promote.dry_run:
+        return Decision(
+            model_name=params.promote.model_name,
+            version="",
+            promoted=False,
+            reasons=["dry run (promote.dry_run): nothing registered, no alias moved"],
+            metric=params.primary_metric,
+            challenger_score=evaluation.metrics.get(params.primary_metric, float("nan")),
+        )
     challenger = Challenger(
         model_uri=candidate.model_uri,
         run_id=candidate.run_id,

@@ -29,12 +29,15 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
         task: str,
         input_kinds: dict[str, str],
         classes: list[Any] | None = None,
+        derived: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.transformer = transformer
         self.predictor = predictor
         self.task = task
         self.input_kinds = dict(input_kinds)
         self.classes = list(classes) if classes is not None else None
+        self.derived = dict(derived or {})
+        """Derived feature columns: name -> (expression, kind), computed from the inputs."""
 
     def features(self, frame: pd.DataFrame) -> np.ndarray:
         rows = conform_frame(frame, self.input_kinds)
@@ -43,9 +46,22 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
                 rows[col] = np.nan
             elif kind == "categorical":
                 rows[col] = rows[col].astype(object).where(rows[col].notna(), None)
-        return np.asarray(
-            self.transformer.transform(rows[list(self.input_kinds)]), dtype=np.float32
-        )
+        rows = rows[list(self.input_kinds)]
+        if self.derived:
+            rows = self._derive(rows)
+        return np.asarray(self.transformer.transform(rows), dtype=np.float32)
+
+    def _derive(self, rows: pd.DataFrame) -> pd.DataFrame:
+        from loopml.derive import derive_columns, parse
+
+        known = set(rows.columns) | set(self.derived)
+        expressions = {name: parse(expr, name, known) for name, (expr, _) in self.derived.items()}
+        kinds = {name: kind for name, (_, kind) in self.derived.items()}
+        out = derive_columns(rows, expressions, kinds)
+        for name, kind in kinds.items():
+            if kind == "categorical":
+                out[name] = out[name].astype(object).where(out[name].notna(), None)
+        return out
 
     def predict_output(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification) or predictions (regression) for raw rows."""
@@ -75,11 +91,12 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
 def bundle(fit: FitResult, data: ModelData) -> LoopmlModel:
     """The served model of a fitted candidate: its data's transformer and its estimator."""
     return LoopmlModel(
-        transformer=data.transformer,
+        transformer=data.encodings[fit.encoding].transformer,
         predictor=fit.predictor,
         task=data.task,
         input_kinds=data.input_kinds,
         classes=data.classes,
+        derived=data.derived,
     )
 
 

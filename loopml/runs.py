@@ -118,8 +118,13 @@ def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> N
     from mlflow.entities import Metric
 
     mlflow.log_params(
-        {"model.kind": fit.kind, **{f"model.{k}": str(v)[:500] for k, v in fit.params.items()}}
+        {
+            "model.kind": fit.kind,
+            "model.encoding": fit.encoding,
+            **{f"model.{k}": str(v)[:500] for k, v in fit.params.items()},
+        }
     )
+    mlflow.set_tag("loopml.out_of_time", str(fit.out_of_time).lower())
     mlflow.log_metrics({f"val_{metric}": fit.val_score, "fit_seconds": fit.fit_seconds})
     now = int(time.time() * 1000)
     history = [
@@ -181,6 +186,7 @@ def log_candidate(
         model_location=client.get_logged_model(info.model_id).artifact_location,
         val_score=fit.val_score,
         fit_key=fit.key,
+        out_of_time=fit.out_of_time,
     )
 
 

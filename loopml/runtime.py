@@ -1,11 +1,10 @@
-"""Process set-up for entry points (CLI, tests): environment defaults and logging.
+"""Process set-up for entry points (CLI, tests, servers): environment defaults.
 
 Nothing here runs on import; entry points call :func:`configure_environment` first.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -36,18 +35,3 @@ def configure_environment(project_root: Path | None = None) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     if project_root is not None:
         os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))
-
-
-def configure_logging(verbose: bool = False) -> None:
-    from rich.logging import RichHandler
-
-    level = logging.DEBUG if verbose else logging.INFO
-    handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
-    root = logging.getLogger()
-    if not any(isinstance(h, RichHandler) for h in root.handlers):
-        root.addHandler(handler)
-    for name in ("loopml", "loopml_cli", "tasks", "flows"):
-        logging.getLogger(name).setLevel(level)
-    root.setLevel(logging.WARNING)
-    for noisy in ("great_expectations", "dvc", "mlflow", "alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

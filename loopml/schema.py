@@ -10,6 +10,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from loopml.config import CleanConfig, SchemaConfig
+from loopml.derive import derive_columns
+
 log = logging.getLogger(__name__)
 
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -102,3 +105,18 @@ def conform_frame(
         if name in out.columns:
             out[name] = _CONVERTERS[kind](out[name])
     return out
+
+
+def with_derived(frame: pd.DataFrame, table: SchemaConfig) -> pd.DataFrame:
+    """``frame`` with the derived columns of ``data.schema.derived`` added (where all the columns
+    they read are present; a served row without them is refused earlier)."""
+    if not table.derived:
+        return frame
+    return derive_columns(frame, table.expressions(), table.derived_kinds)
+
+
+def conform_batch(frame: pd.DataFrame, table: SchemaConfig, clean: CleanConfig) -> pd.DataFrame:
+    """A raw batch as a snapshot holds it: the declared columns in their kinds, then the derived
+    columns."""
+    conformed = conform_frame(frame, table.columns, clean.strip_whitespace, clean.rstrip)
+    return with_derived(conformed, table)

@@ -76,6 +76,11 @@ class Tracking:
         """Point MLflow's fluent API at this store (in whatever process a task runs)."""
         _set_uris(self.uri, self.registry)
 
+    @property
+    def served(self) -> bool:
+        """Whether the store is an MLflow server (its UI is up) rather than an embedded store."""
+        return self.uri.startswith(("http://", "https://"))
+
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{self.experiment_id}/runs/{run_id}"
 
@@ -102,9 +107,9 @@ def setup_tracking(params: Params, experiment: str | None = None) -> Tracking:
             exp_id = found.experiment_id
     else:
         exp_id = exp.experiment_id
-    return Tracking(
-        uri=uri, registry=reg, experiment_id=exp_id, experiment=name, ui_url=params.tracking.ui_url
-    )
+    # A tracking server is its own UI; an embedded store is opened with `loopml ui`.
+    ui_url = uri.rstrip("/") if uri.startswith(("http://", "https://")) else params.tracking.ui_url
+    return Tracking(uri=uri, registry=reg, experiment_id=exp_id, experiment=name, ui_url=ui_url)
 
 
 def git_commit(root: Path) -> str:

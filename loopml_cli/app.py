@@ -6,13 +6,20 @@ Heavy imports happen inside commands, after the environment is set.
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from loopml.config import Params
+
+if TYPE_CHECKING:
+    from loopml_cli.prefect_api import EmbeddedApi
 
 app = typer.Typer(
     name="loopml",
@@ -34,17 +41,91 @@ SetOpt = Annotated[
         "--set", "-S", help="Override a key for this run: -S data.source.generator.n_rows=5000"
     ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+DebugOpt = Annotated[
+    bool,
+    typer.Option(
+        "--debug", "-d", help="Debug logging, Prefect's own output and tracebacks on the console."
+    ),
+]
 
 
-def setup(params_path: Path, verbose: bool = False) -> None:
-    """Environment defaults for the project of ``params_path``, logging, pipeline code."""
-    from loopml.runtime import configure_environment, configure_logging
+class Stopped(BaseException):
+    """SIGTERM outside a flow run (inside one, Prefect raises its TerminationSignal)."""
+
+
+@dataclass
+class Session:
+    """What a command's set-up gives it: its log file and the Prefect API it uses."""
+
+    log_file: Path
+    api: EmbeddedApi | None
+
+    def prefect_ready(self) -> None:
+        """Wait for the Prefect API; from now on Prefect's records go to the log file too."""
+        from loopml_cli.logs import attach_prefect
+
+        if self.api is not None:
+            self.api.wait()
+        attach_prefect()
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+@contextmanager
+def session(
+    command: str, params_path: Path, debug: bool = False, prefect: bool = False
+) -> Iterator[Session]:
+    """Set up a command (environment, logging, pipeline code, the Prefect API if ``prefect``)
+    and turn every way it can end into one clear line on the console, the log file keeping the
+    rest: a known error (exit 2), a stop by SIGINT/SIGTERM (130/143), anything else (1)."""
+    from loopml.runtime import configure_environment
     from loopml_cli import use_pipeline_code
+    from loopml_cli.logs import LOG_DIR, configure_logging, log_file_for
+    from loopml_cli.prefect_api import EmbeddedApi
 
-    configure_environment(params_path.resolve().parent)
-    configure_logging(verbose)
+    project = params_path.resolve().parent
+    configure_environment(project)
+    log_file = log_file_for(project, command)
+    configure_logging(log_file, debug)
     use_pipeline_code()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    api = EmbeddedApi(project / LOG_DIR / "prefect-api.log") if prefect else None
+    if api is not None:
+        api.start()
+    try:
+        yield Session(log_file, api)
+    except typer.Exit:
+        raise
+    except BaseException as exc:  # every way out gets one line; details in the log file
+        _report(exc, log_file, debug)
+    finally:
+        if api is not None:
+            api.stop()
+
+
+def _report(exc: BaseException, log_file: Path, debug: bool) -> NoReturn:
+    from prefect.exceptions import TerminationSignal
+
+    from loopml.exceptions import LoopmlError
+
+    log.debug("%s ended by %s", log_file.stem, type(exc).__name__, exc_info=exc)
+    if isinstance(exc, KeyboardInterrupt | TerminationSignal | Stopped):
+        console.print("stopped: the run was cancelled", style="bold yellow")
+        console.print(f"full log: {log_file}", markup=False, highlight=False)
+        raise typer.Exit(code=130 if isinstance(exc, KeyboardInterrupt) else 143) from None
+    if isinstance(exc, LoopmlError | RuntimeError | OSError):
+        fail(exc, log_file)
+    if debug:
+        console.print_exception()
+    console.print("error:", style="bold red", end=" ")
+    console.print(
+        f"unexpected {type(exc).__name__}: {exc}\nfull traceback: {log_file}",
+        markup=False,
+        highlight=False,
+    )
+    raise typer.Exit(code=1) from None
 
 
 def overrides_of(assignments: list[str] | None) -> dict[str, object]:
@@ -60,8 +141,10 @@ def load(params_path: Path, assignments: list[str] | None = None) -> Params:
     return load_params(params_path, overrides_of(assignments))
 
 
-def fail(exc: BaseException) -> NoReturn:
+def fail(exc: BaseException, log_file: Path | None = None) -> NoReturn:
     """One line (or one block) on stderr naming what went wrong; exit code 2."""
     console.print("error:", style="bold red", end=" ")
     console.print(str(exc), markup=False, highlight=False)
+    if log_file is not None:
+        console.print(f"full log: {log_file}", markup=False, highlight=False)
     raise typer.Exit(code=2) from None

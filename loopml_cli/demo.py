@@ -22,8 +22,7 @@ import typer
 
 from loopml.config import Params
 from loopml.datagen import generate_churn
-from loopml.exceptions import LoopmlError
-from loopml_cli.app import ParamsOpt, app, console, fail, load, setup
+from loopml_cli.app import ParamsOpt, app, console, load, session
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +160,6 @@ def demo(
 ) -> None:
     """The whole loop on a running stack (`loopml up`): drifted traffic -> monitoring -> retraining
     -> promotion or refusal -> the server answers with the new champion."""
-    setup(params)
-    try:
+    with session("demo", params):
         result = run_demo(load(params), api_url, rows=rows)
-    except (LoopmlError, OSError) as exc:
-        fail(exc)
     console.print(json.dumps(result.__dict__), markup=False)

@@ -11,8 +11,7 @@ import typer
 import yaml
 
 from loopml.config import Params
-from loopml.exceptions import LoopmlError
-from loopml_cli.app import ParamsOpt, SetOpt, app, console, fail, load, setup
+from loopml_cli.app import ParamsOpt, SetOpt, app, console, load, session
 
 WORK_POOL = "loopml"
 PREFECT_YAML_HEADER = """\
@@ -99,12 +98,10 @@ def render_prefect_yaml(params: Params) -> str:
 def deploy(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Serve the training, monitoring and batch-scoring deployments (schedules from
     params.yaml); blocks."""
-    setup(params)
-    try:
+    with session("deploy", params, prefect=True) as s:
         p = load(params, set_)
-    except LoopmlError as exc:
-        fail(exc)
-    serve_deployments(p, params.resolve())
+        s.prefect_ready()
+        serve_deployments(p, params.resolve())
 
 
 @app.command()
@@ -115,11 +112,8 @@ def deployments(
     ] = False,
 ) -> None:
     """Print (or --write) prefect.yaml: the declared deployments for a work pool."""
-    setup(params)
-    try:
+    with session("deployments", params):
         text = render_prefect_yaml(load(params))
-    except LoopmlError as exc:
-        fail(exc)
     if write:
         target = params.resolve().parent / "prefect.yaml"
         target.write_text(text)

@@ -12,33 +12,28 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from loopml.exceptions import LoopmlError
 from loopml_cli.app import (
+    DebugOpt,
     ParamsOpt,
     SetOpt,
-    VerboseOpt,
     app,
     console,
-    fail,
     load,
     overrides_of,
-    setup,
+    session,
 )
 
 
 @app.command()
 def rollback(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Move the registered model's 'champion' alias back to 'previous'."""
-    setup(params)
-    try:
+    with session("rollback", params):
         p = load(params, set_)
         from loopml.registry import rollback as do_rollback
         from loopml.tracking import setup_tracking
 
         tracking = setup_tracking(p)
         demoted, restored = do_rollback(tracking.client(), p.promote.model_name)
-    except LoopmlError as exc:
-        fail(exc)
     console.print(
         f"{p.promote.model_name}: champion v{demoted} -> v{restored} "
         f"({tracking.model_url(p.promote.model_name, restored)})",
@@ -53,8 +48,8 @@ def ui(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the MLflow UI on the store the flows use (the embedded SQLite store by default)."""
-    setup(params)
-    p = load(params)
+    with session("ui", params):
+        p = load(params)
     from loopml.tracking import artifact_location, tracking_uri
 
     uri = tracking_uri(p)
@@ -88,8 +83,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: serve.port).")] = None,
 ) -> None:
     """Serve the registry's champion over REST: POST /predict, POST /labels, GET /health, /model."""
-    setup(params)
-    try:
+    with session("serve", params):
         p = load(params, set_)
         import uvicorn
 
@@ -97,8 +91,6 @@ def serve(
 
         # Built here even for several workers: a bad tracking store fails before binding.
         api = serving.app_from_params(p)
-    except LoopmlError as exc:
-        fail(exc)
     bind, at = host or p.serve.host, port or p.serve.port
     console.print(
         f"serving {p.promote.model_name}@{p.serve.alias} on http://{bind}:{at} "
@@ -123,37 +115,33 @@ def serve(
 
 @app.command()
 def monitor(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """Run the monitoring flow once: Evidently drift and quality against the training data."""
-    setup(params, verbose)
-    try:
+    with session("monitor", params, debug, prefect=True) as s:
         load(params, set_)
         from flows.monitoring import monitoring
 
+        s.prefect_ready()
         verdict = monitoring(params_path=str(params.resolve()), overrides=overrides_of(set_))
-    except LoopmlError as exc:
-        fail(exc)
     Console().print("\n".join(verdict.reasons), markup=False)
 
 
 @app.command()
 def score(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """Run the batch-scoring flow once: the champion predicts a batch from score.source.
 
     Predictions go to paths.scores (one Parquet file per run) and to the prediction log.
     Score a file: -S score.source.kind=file -S score.source.file.path=new_customers.csv
     """
-    setup(params, verbose)
-    try:
+    with session("score", params, debug, prefect=True) as s:
         load(params, set_)
         from flows.scoring import batch_scoring
 
+        s.prefect_ready()
         result = batch_scoring(params_path=str(params.resolve()), overrides=overrides_of(set_))
-    except LoopmlError as exc:
-        fail(exc)
     console.print(
         f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
         f"(@{result.alias}) -> {result.path}",

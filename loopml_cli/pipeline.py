@@ -12,79 +12,72 @@ import typer
 import yaml
 from rich.console import Console
 
-from loopml.exceptions import LoopmlError
 from loopml_cli.app import (
+    DebugOpt,
     ParamsOpt,
+    Session,
     SetOpt,
-    VerboseOpt,
     app,
     console,
-    fail,
     load,
     overrides_of,
-    setup,
+    session,
 )
 
 
 @app.command()
 def run(
-    params: ParamsOpt = Path("params.yaml"),
-    set_: SetOpt = None,
-    verbose: VerboseOpt = False,
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """Run the training flow: collect, validate, features, train, evaluate, promote.
 
-    Uses Prefect's embedded API (no server to start) and the MLflow store in params.yaml.
+    Uses the Prefect API in PREFECT_API_URL (`loopml up` sets one), or an embedded one that
+    lives as long as the command, and the MLflow store in params.yaml.
     """
-    setup(params, verbose)
-    try:
-        load(params, set_)  # fail fast on bad configuration, before Prefect starts
+    with session("run", params, debug, prefect=True) as s:
+        load(params, set_)  # fail fast on bad configuration, before anything runs
         from flows.training import training
 
+        s.prefect_ready()
         started = time.perf_counter()
         result = training(params_path=str(params.resolve()), overrides=overrides_of(set_))
-    except LoopmlError as exc:
-        fail(exc)
     from rich.markdown import Markdown
 
     out = Console()
     out.print(Markdown(result.markdown))
-    out.print(
-        f"\nfinished in {time.perf_counter() - started:.1f}s; "
-        f"MLflow UI: `loopml ui -p {params}`, then {result.parent_run_url}"
-    )
+    out.print(f"\nfinished in {time.perf_counter() - started:.1f}s; log: {s.log_file}")
 
 
-def _stage(name: str, flow: Callable[..., Any], params: Path, set_: list[str] | None) -> Any:
-    try:
-        load(params, set_)
-        with console.status(f"[bold]{name}[/] ..."):
-            return flow(params_path=str(params.resolve()), overrides=overrides_of(set_))
-    except LoopmlError as exc:
-        fail(exc)
+def _stage(
+    name: str, flow: Callable[..., Any], params: Path, set_: list[str] | None, s: Session
+) -> Any:
+    load(params, set_)
+    s.prefect_ready()
+    with console.status(f"[bold]{name}[/] ..."):
+        return flow(params_path=str(params.resolve()), overrides=overrides_of(set_))
 
 
 @app.command()
 def collect(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """DVC stage: read the configured source and write a versioned snapshot."""
-    setup(params, verbose)
-    from flows.data import collect as flow
+    with session("collect", params, debug, prefect=True) as s:
+        from flows.data import collect as flow
 
-    snap = _stage("collect", flow, params, set_)
+        snap = _stage("collect", flow, params, set_, s)
     console.print(f"snapshot [bold]{snap.version}[/] ({snap.rows:,} rows) -> {snap.path}")
 
 
 @app.command()
 def validate(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """DVC stage: run the Great Expectations suite on the current snapshot."""
-    setup(params, verbose)
-    from flows.data import validate as flow
+    with session("validate", params, debug, prefect=True) as s:
+        from flows.data import validate as flow
 
-    report = _stage("validate", flow, params, set_)
+        report = _stage("validate", flow, params, set_, s)
     console.print(
         f"validation passed: {report.evaluated} expectations, {len(report.warnings)} warning(s)"
     )
@@ -92,25 +85,25 @@ def validate(
 
 @app.command()
 def features(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """DVC stage: split the validated snapshot and fit the feature transformer."""
-    setup(params, verbose)
-    from flows.data import featurize as flow
+    with session("features", params, debug, prefect=True) as s:
+        from flows.data import featurize as flow
 
-    fs = _stage("features", flow, params, set_)
+        fs = _stage("features", flow, params, set_, s)
     console.print(f"features: {fs.sizes} -> {fs.directory}")
 
 
 @app.command()
 def train(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """DVC stage: fit every candidate on the current features; each is an MLflow run."""
-    setup(params, verbose)
-    from flows.modeling import train as flow
+    with session("train", params, debug, prefect=True) as s:
+        from flows.modeling import train as flow
 
-    trained = _stage("train", flow, params, set_)
+        trained = _stage("train", flow, params, set_, s)
     for i, c in enumerate(trained.candidates):
         mark = " (best)" if i == trained.best else ""
         console.print(f"{c.name:<12} {c.kind:<24} val {c.val_score:.4f}{mark}", markup=False)
@@ -118,45 +111,92 @@ def train(
 
 @app.command()
 def evaluate(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, debug: DebugOpt = False
 ) -> None:
     """DVC stage: evaluate the trained candidates; write DVC metrics and plots."""
-    setup(params, verbose)
-    from flows.modeling import evaluate as flow
+    with session("evaluate", params, debug, prefect=True) as s:
+        from flows.modeling import evaluate as flow
 
-    evaluated = _stage("evaluate", flow, params, set_)
+        evaluated = _stage("evaluate", flow, params, set_, s)
     console.print(f"metrics -> {evaluated.metrics_file} (dvc metrics show; dvc plots show)")
 
 
 @app.command("params")
 def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Validate params.yaml (with overrides) and print the resolved configuration."""
-    setup(params)
-    try:
+    with session("params", params):
         p = load(params, set_)
-    except LoopmlError as exc:
-        fail(exc)
     typer.echo(yaml.safe_dump(p.model_dump(mode="json", by_alias=True), sort_keys=False))
 
 
 @app.command()
 def init(
     params: ParamsOpt = Path("params.yaml"),
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Draft params.yaml from a sample of this data: a CSV/Parquet file or folder, "
+            "an http(s) URL, or an SQLAlchemy URL (with --table or --query).",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="The target: a column name, a 1-based position, or 'last' (default)."),
+    ] = None,
+    ordered: Annotated[
+        bool, typer.Option(help="Rows are in time order: split in file order.")
+    ] = False,
+    table: Annotated[str | None, typer.Option(help="SQL: the table to read.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL: the query to read.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing params.yaml.")] = False,
     remote_url: Annotated[
         str | None,
         typer.Option(help="URL of the default DVC remote (default: keep .dvc/config's)."),
     ] = None,
 ) -> None:
-    """Initialize git and DVC (a local folder remote) in the folder of params.yaml."""
-    setup(params)
-    from loopml.project import init_project
+    """Set up git and DVC in the folder of params.yaml (a local folder remote by default);
+    with --from, first draft that params.yaml from the data.
 
-    try:
+    loopml init --from data/customers.csv --target churned -p myproject/params.yaml
+    """
+    with session("init", params):
+        from loopml.project import init_project
+
+        if source is not None:
+            _draft(source, params, target, ordered, table, query, force)
         messages = init_project(params.resolve().parent, remote_url=remote_url)
-    except LoopmlError as exc:
-        fail(exc)
     for m in messages:
-        console.print(m)
+        console.print(m, markup=False)
+    if source is not None:
+        console.print(f"next: loopml run -p {params}", markup=False)
+
+
+def _draft(
+    source: str,
+    params: Path,
+    target: str | None,
+    ordered: bool,
+    table: str | None,
+    query: str | None,
+    force: bool,
+) -> None:
+    from loopml.drafting import draft_params
+    from loopml.exceptions import ConfigError
+    from loopml.io import write_atomic
+
+    if params.exists() and not force:
+        raise ConfigError([f"{params} exists; choose another -p, or --force to overwrite"], "init")
+    drafted = draft_params(source, params.resolve(), target, ordered, table, query)
+    write_atomic(params, lambda p: p.write_text(drafted.text))
+    d = drafted.draft
+    console.print(
+        f"drafted {params}: {len(d.columns)} columns, target {d.target} ({d.task}), "
+        f"split {d.split}" + (f", dropped {sorted(d.drop)}" if d.drop else ""),
+        markup=False,
+    )
+    for warning in d.warnings:
+        console.print(f"check: {warning}", style="yellow", markup=False)
 
 
 @app.command()

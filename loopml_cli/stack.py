@@ -18,8 +18,7 @@ import requests
 import typer
 
 from loopml.config import Params
-from loopml.exceptions import LoopmlError
-from loopml_cli.app import ParamsOpt, app, console, fail, load, setup
+from loopml_cli.app import ParamsOpt, app, console, load, session
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +175,10 @@ def up(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
 ) -> None:
     """Start the local stack (no Docker): Prefect server, MLflow UI, deployments, model server."""
-    setup(params)
-    try:
+    with session("up", params):
         p = load(params)
         with console.status("starting the Prefect server ..."):
             lines = start_stack(p, params.resolve(), prefect_port, mlflow_port)
-    except (LoopmlError, RuntimeError) as exc:
-        fail(exc)
     for line in lines:
         console.print(line, markup=False)
     console.print(f"logs: {p.path('runtime')}/*.log; stop with `loopml down`", markup=False)
@@ -191,8 +187,8 @@ def up(
 @app.command()
 def down(params: ParamsOpt = Path("params.yaml")) -> None:
     """Stop what `loopml up` started, and nothing else."""
-    setup(params)
-    stopped = stop_stack(load(params))
+    with session("down", params):
+        stopped = stop_stack(load(params))
     console.print(
         "stopped: " + (", ".join(stopped) if stopped else "nothing was running"), markup=False
     )

@@ -43,3 +43,28 @@ def evaluation_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         parameters["seed"],
         stage,
     )
+
+
+_STOPPED = (
+    "aborted by an interrupt signal",
+    "aborted by a termination signal",
+    "aborted by Python system exit",
+    "Stopped",
+)
+
+
+def cancel_when_stopped(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_crashed`` hook of every flow: a run that a person (Ctrl-C) or a supervisor
+    (SIGTERM) stopped is Cancelled, not Crashed; a real crash stays a crash."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    message = state.message or ""
+    if not any(word in message for word in _STOPPED):
+        return
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Cancelled(message=f"stopped: {message}"), force=True)
+
+
+STOPPABLE = {"on_crashed": [cancel_when_stopped]}
+"""Flow options: Ctrl-C and SIGTERM cancel the run."""

@@ -22,8 +22,9 @@ def read_source(source: SourceConfig, root: Path) -> pd.DataFrame:
 
 @task(name="conform", cache_policy=NO_CACHE)
 def conform(frame: pd.DataFrame, table: SchemaConfig, clean: CleanConfig) -> pd.DataFrame:
-    """The declared columns in their declared kinds (:func:`loopml.schema.conform_frame`)."""
-    return schema.conform_frame(frame, table.columns, clean.strip_whitespace, clean.rstrip)
+    """The declared columns in their declared kinds, and the derived columns
+    (:func:`loopml.schema.conform_batch`)."""
+    return schema.conform_batch(frame, table, clean)
 
 
 @task(name="snapshot", cache_policy=NO_CACHE, **IO)

@@ -7,12 +7,11 @@ from pathlib import Path
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sklearn.compose import ColumnTransformer
 
 from loopml import features, modeldata
 from loopml import splits as splitting
 from loopml.config import FeaturesConfig, SchemaConfig, SplitConfig
-from loopml.features import FeatureSet
+from loopml.features import FeatureSet, Transformers
 from loopml.modeldata import ModelData
 from loopml.splits import Splits
 from tasks._policies import IO
@@ -24,24 +23,22 @@ def split(frame: pd.DataFrame, table: SchemaConfig, cfg: SplitConfig, seed: int)
     return splitting.split_frame(frame, table, cfg, seed)
 
 
-@task(name="fit-transformer", cache_policy=NO_CACHE)
-def fit_transformer(
-    train: pd.DataFrame, table: SchemaConfig, cfg: FeaturesConfig
-) -> ColumnTransformer:
-    """The feature pipeline fitted on train (:func:`loopml.features.fit_transformer`)."""
-    return features.fit_transformer(train, table, cfg)
+@task(name="fit-transformers", cache_policy=NO_CACHE)
+def fit_transformers(train: pd.DataFrame, table: SchemaConfig, cfg: FeaturesConfig) -> Transformers:
+    """Both feature pipelines fitted on train (:func:`loopml.features.fit_transformers`)."""
+    return features.fit_transformers(train, table, cfg)
 
 
 @task(name="write-features", cache_policy=NO_CACHE, **IO)
 def write_features(
     splits: Splits,
-    transformer: ColumnTransformer,
+    transformers: Transformers,
     out_dir: Path,
     data_version: str,
     table: SchemaConfig,
 ) -> FeatureSet:
     """Splits, transformer and matrices on disk (:func:`loopml.features.write_features`)."""
-    return features.write_features(splits, transformer, out_dir, data_version, table)
+    return features.write_features(splits, transformers, out_dir, data_version, table)
 
 
 @task(name="current-features", cache_policy=NO_CACHE)

@@ -39,12 +39,11 @@ def publish_summary(
     evaluated: Evaluated,
     decision: Decision | None,
     features: FeatureSet,
+    params_file: str,
 ) -> TrainingResult:
     """The run's summary (:func:`loopml.summary.summarize`), attached to the flow run as the
     ``training-summary`` artifact."""
-    result = summary.summarize(
-        tracking, trained, evaluated.evaluations, decision, features, evaluated.metrics_file
-    )
+    result = summary.summarize(tracking, trained, evaluated, decision, features, params_file)
     create_markdown_artifact(
         markdown=result.markdown, key="training-summary", description="loopml training run"
     )

@@ -23,17 +23,27 @@ def load_suite(
     return quality.load_suite(suite_path, frame, table, cfg)
 
 
+@task(name="check-types", cache_policy=NO_CACHE)
+def check_types(
+    frame: pd.DataFrame, table: SchemaConfig, cfg: ValidateConfig, snapshot_version: str
+) -> ValidationReport:
+    """Every declared column present and of its declared kind
+    (:func:`loopml.quality.check_declared_types`)."""
+    return quality.check_declared_types(frame, table, cfg, snapshot_version)
+
+
 @task(name="run-validation", cache_policy=NO_CACHE)
 def run_validation(
     frame: pd.DataFrame,
     suite: Suite,
+    declared: ValidationReport,
     cfg: ValidateConfig,
-    snapshot_version: str,
     validation_dir: Path,
 ) -> ValidationReport:
-    """Every failure of the suite on ``frame`` (:func:`loopml.quality.validate_frame`)."""
+    """Every failure of the profiled suite on ``frame``, after the declared checks
+    (:func:`loopml.quality.validate_profiled`)."""
     docs = validation_dir / "docs" if cfg.data_docs else None
-    return quality.validate_frame(frame, suite, cfg, snapshot_version, docs)
+    return quality.validate_profiled(frame, suite, declared, cfg, docs)
 
 
 @task(name="enforce-validation", cache_policy=NO_CACHE, **IO)

@@ -12,7 +12,7 @@ from loopml.candidates import record_candidates
 from loopml.config import load_params
 from loopml.datagen import generate_churn
 from loopml.evaluation import evaluate_candidate
-from loopml.features import fit_transformer, write_features
+from loopml.features import fit_transformers, write_features
 from loopml.modeldata import load_model_data
 from loopml.models import train_candidate
 from loopml.promotion import Challenger, register_and_promote
@@ -34,8 +34,8 @@ def promotion_jobs(root: Path, raw: dict[str, Any], data_version: str) -> dict[s
     table = params.data.table
     frame = conform_frame(generate_churn(3000, seed=4), table.columns)
     splits = split_frame(frame, table, params.features.split, seed=1)
-    transformer = fit_transformer(splits.train, table, params.features)
-    features = write_features(splits, transformer, root / "features", data_version, table)
+    transformers = fit_transformers(splits.train, table, params.features)
+    features = write_features(splits, transformers, root / "features", data_version, table)
     data = load_model_data(features, table, params.features)
     tracking = setup_tracking(params)
     jobs = {}

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from loopml.config.base import ColumnKind, Fraction, Section
+from loopml.derive import Expression, parse
+from loopml.exceptions import ConfigError
 
 
 class DriftConfig(Section):
@@ -82,14 +84,30 @@ class SourceConfig(Section):
     @model_validator(mode="after")
     def _chosen_source_present(self) -> SourceConfig:
         if self.kind != "generator" and getattr(self, self.kind) is None:
-            raise ValueError(f"kind is '{self.kind}' but the '{self.kind}' section is missing")
+            raise ValueError(f"{self.kind}: required when kind is '{self.kind}'")
         return self
 
 
+class DerivedColumn(Section):
+    """A column computed from others (:mod:`loopml.derive`), at collect and by the served model."""
+
+    expr: str = Field(min_length=1, description='e.g. "minutes(dropoff_time - pickup_time)"')
+    type: ColumnKind | None = Field(None, description="Its kind; default: from the expression.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"expr": value} if isinstance(value, str) else value
+
+
 class SchemaConfig(Section):
-    """``data.schema``: the declared columns, the target and the roles of special columns."""
+    """``data.schema``: the declared columns, derived columns, the target and the roles of
+    special columns."""
 
     columns: dict[str, ColumnKind] = Field(min_length=1)
+    derived: dict[str, DerivedColumn] = Field(
+        default_factory=dict, description="Columns computed from the declared ones, in order."
+    )
     target: str
     task: Literal["classification", "regression"] = "classification"
     id_column: str | None = None
@@ -98,34 +116,82 @@ class SchemaConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> SchemaConfig:
-        problems = []
+        problems = [
+            f"derived.{n}: also declared in columns" for n in self.derived if n in self.columns
+        ]
+        try:
+            self.expressions()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise ValueError("; ".join(problems))
+        kinds = self.kinds
         for role in ("target", "id_column", "time_column"):
             name = getattr(self, role)
-            if name is not None and name not in self.columns:
-                problems.append(f"{role} '{name}' is not among columns")
-        if self.time_column and self.columns.get(self.time_column) != "datetime":
-            problems.append(f"time_column '{self.time_column}' must have kind datetime")
+            if name is not None and name not in kinds:
+                problems.append(f"{role}: '{name}' is not among columns or derived columns")
+        if self.time_column and kinds.get(self.time_column) != "datetime":
+            problems.append(f"time_column: '{self.time_column}' must have kind datetime")
         for name in self.drop_columns:
-            if name not in self.columns:
-                problems.append(f"drop_columns entry '{name}' is not among columns")
+            if name not in kinds:
+                problems.append(f"drop_columns: '{name}' is not among columns")
         if self.target in self.drop_columns:
-            problems.append(f"target '{self.target}' cannot be dropped")
+            problems.append(f"drop_columns: the target '{self.target}' cannot be dropped")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def expressions(self) -> dict[str, Expression]:
+        """The derived columns, parsed and checked (each may read the ones before it)."""
+        known = set(self.columns)
+        out = {}
+        for name, spec in self.derived.items():
+            out[name] = parse(spec.expr, f"derived.{name}", known)
+            known.add(name)
+        return out
+
+    @property
+    def kinds(self) -> dict[str, ColumnKind]:
+        """Every column of a snapshot: the declared ones, then the derived ones."""
+        expressions = self.expressions() if self.derived else {}
+        derived = {name: spec.type or expressions[name].kind for name, spec in self.derived.items()}
+        return {**self.columns, **derived}  # type: ignore[dict-item]
+
     @property
     def feature_columns(self) -> list[str]:
         skip = {self.target, self.id_column, *self.drop_columns}
-        return [c for c in self.columns if c not in skip]
+        return [c for c in self.kinds if c not in skip]
 
     def features_of(self, kind: ColumnKind) -> list[str]:
-        return [c for c in self.feature_columns if self.columns[c] == kind]
+        kinds = self.kinds
+        return [c for c in self.feature_columns if kinds[c] == kind]
+
+    def _needed(self) -> set[str]:
+        """Every column the features need: themselves and what derived ones read."""
+        needed = set(self.feature_columns)
+        expressions = self.expressions()
+        for name in reversed(list(expressions)):
+            if name in needed:
+                needed |= set(expressions[name].columns)
+        return needed
 
     @property
     def input_kinds(self) -> dict[str, ColumnKind]:
-        """The model's raw input columns and their kinds."""
-        return {c: self.columns[c] for c in self.feature_columns}
+        """The model's raw input columns and their kinds: declared features, and the declared
+        columns that derived features read (the served model derives the rest itself)."""
+        needed = self._needed()
+        return {c: k for c, k in self.columns.items() if c in needed}
+
+    @property
+    def feature_derivations(self) -> dict[str, tuple[str, ColumnKind]]:
+        """The derived columns the model computes from its inputs: name -> (expression, kind)."""
+        needed, kinds = self._needed(), self.kinds
+        return {n: (s.expr, kinds[n]) for n, s in self.derived.items() if n in needed}
+
+    @property
+    def derived_kinds(self) -> dict[str, ColumnKind]:
+        kinds = self.kinds
+        return {name: kinds[name] for name in self.derived}
 
 
 class CleanConfig(Section):

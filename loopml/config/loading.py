@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,28 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_KEYED = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.*)$", re.S)
+
+
+def _validator_problems(path: str, message: str) -> list[str]:
+    """A model validator's ``"key.sub: what; other: what"``, keyed under ``path``."""
+    message = message.removeprefix("Value error, ")
+    out = []
+    for part in message.split("; "):
+        keyed = _KEYED.match(part)
+        if keyed:
+            key = f"{path}.{keyed.group(1)}" if path else keyed.group(1)
+            out.append(f"{key}: {keyed.group(2)}")
+        else:
+            out.append(f"{path or '<root>'}: {part}")
+    return out
+
+
 def _format_errors(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
         loc = tuple(e["loc"])
-        path = ".".join(str(p) for p in loc) or "<root>"
+        path = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
             msg = f"{path}: unknown key"
             owner = _model_at(loc)
@@ -81,10 +99,13 @@ def _format_errors(err: ValidationError) -> list[str]:
                     msg += f" (did you mean '{close[0]}'?)"
         elif e["type"] == "missing":
             msg = f"{path}: required key is missing"
+        elif e["type"] == "value_error" and isinstance(e.get("input"), dict):
+            problems.extend(_validator_problems(path, e["msg"]))
+            continue
         else:
             got = e.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            msg = f"{path}: {e['msg']} (got {shown})"
+            msg = f"{path or '<root>'}: {e['msg'].removeprefix('Value error, ')} (got {shown})"
         problems.append(msg)
     return problems
 
@@ -95,7 +116,7 @@ def params_from_dict(
     if not isinstance(raw, Mapping):
         raise ConfigError([f"top level must be a mapping, got {type(raw).__name__}"], source)
     try:
-        return Params.model_validate({**raw, "root": root})
+        return Params.model_validate({**raw, "root": root, "source": Path(source)})
     except ValidationError as err:
         raise ConfigError(_format_errors(err), source) from None
 

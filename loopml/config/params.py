@@ -73,26 +73,54 @@ class Params(Section):
     score: ScoreConfig = ScoreConfig()
     deploy: DeployConfig = DeployConfig()
 
-    # Not read from YAML: the folder that relative paths are resolved against.
+    # Not read from YAML: the folder that relative paths are resolved against, and the file.
     root: Path = Field(default=Path("."), exclude=True)
+    source: Path = Field(default=Path("params.yaml"), exclude=True)
 
     @model_validator(mode="after")
-    def _metrics_fit_the_task(self) -> Params:
-        allowed = (
-            CLASSIFICATION_METRICS
-            if self.data.table.task == "classification"
-            else REGRESSION_METRICS
-        )
-        problems = []
-        metric = self.evaluate.primary_metric
-        if metric is not None and metric not in allowed:
-            problems.append(f"evaluate.primary_metric '{metric}' is not one of {sorted(allowed)}")
-        for name in self.promote.floors:
-            if name not in allowed:
-                problems.append(f"promote.floors key '{name}' is not one of {sorted(allowed)}")
+    def _sections_agree(self) -> Params:
+        problems = [*self._metric_problems(), *self._split_problems()]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _metric_problems(self) -> list[str]:
+        classification = self.data.table.task == "classification"
+        allowed = sorted(CLASSIFICATION_METRICS if classification else REGRESSION_METRICS)
+        problems = []
+        metric = self.evaluate.primary_metric
+        if metric is not None and metric not in allowed:
+            problems.append(f"evaluate.primary_metric: '{metric}' is not one of {allowed}")
+        for name in self.promote.floors:
+            if name not in allowed:
+                problems.append(f"promote.floors.{name}: not one of {allowed}")
+        return problems
+
+    def _split_problems(self) -> list[str]:
+        """Every split constraint, checked before any data is read."""
+        split, table = self.features.split, self.data.table
+        problems = []
+        if split.method == "time" and not table.time_column:
+            problems.append(
+                "features.split.method: 'time' needs data.schema.time_column, which is not set "
+                "(declare the datetime column, or use method 'order' for rows already in time "
+                "order)"
+            )
+        if split.method == "stratified" and table.task != "classification":
+            problems.append(
+                "features.split.method: 'stratified' needs a classification task "
+                "(data.schema.task is 'regression'; use 'random', 'order' or 'time')"
+            )
+        if split.group_column and split.group_column not in table.kinds:
+            problems.append(
+                f"features.split.group_column: '{split.group_column}' is not among "
+                "data.schema.columns"
+            )
+        if split.val_size + split.test_size >= 0.8:
+            problems.append(
+                "features.split: val_size + test_size must leave at least 20 % of rows to train"
+            )
+        return problems
 
     @property
     def primary_metric(self) -> str:

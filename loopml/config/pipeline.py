@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from loopml.config.base import Fraction, Section, Severity
 
@@ -44,10 +44,31 @@ class ValidateConfig(Section):
 
 
 # --------------------------------------------------------------------------- features
+SplitMethod = Literal["auto", "time", "order", "stratified", "random", "group"]
+
+
 class SplitConfig(Section):
-    method: Literal["auto", "time", "stratified", "random"] = "auto"
+    """How rows are split into train, validation and test.
+
+    ``time``: by ``data.schema.time_column``; ``order``: in file order (first rows train, last
+    rows test), for rows already in time order; ``stratified``: random with the class shares
+    kept (classification); ``random``; ``group``: random by ``group_column`` (no group in two
+    splits); ``auto``: time when a time column is declared, else stratified (classification) or
+    random (regression).
+    """
+
+    method: SplitMethod = "auto"
+    group_column: str | None = Field(None, description="Rows of one group stay in one split.")
     val_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
     test_size: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+
+    @model_validator(mode="after")
+    def _group(self) -> SplitConfig:
+        if self.method == "group" and not self.group_column:
+            raise ValueError("group_column: required when method is 'group'")
+        if self.group_column and self.method != "group":
+            raise ValueError(f"group_column: set, but method is '{self.method}', not 'group'")
+        return self
 
 
 DatePart = Literal["hour", "weekday", "month", "day", "year"]
@@ -96,6 +117,24 @@ class CandidateConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchConfig | None = None
     enabled: bool = True
+    encoding: Literal["auto", "onehot", "ordinal"] = Field(
+        "auto",
+        description="Features it sees: ordinal category codes, split on natively (auto for "
+        "hist_gradient_boosting), or one-hot (auto for the others).",
+    )
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds it may train (search included); when they run out it stops and "
+        "keeps the best so far, recorded as out of time.",
+    )
+
+    @property
+    def features(self) -> Literal["onehot", "ordinal"]:
+        """The feature representation this candidate trains on."""
+        if self.encoding != "auto":
+            return self.encoding
+        return "ordinal" if self.kind == "hist_gradient_boosting" else "onehot"
 
 
 class LightningConfig(Section):
@@ -162,3 +201,4 @@ class PromoteConfig(Section):
     min_improvement: float = Field(0.0, ge=0.0, description="Margin over the champion.")
     beyond_champion_ci: bool = False
     servability_rows: int = Field(50, ge=1)
+    dry_run: bool = Field(False, description="Register nothing and move no alias.")

@@ -15,7 +15,7 @@ from loopml.config import CleanConfig, MonitorConfig, SchemaConfig, SourceConfig
 from loopml.exceptions import LoopmlError, SourceError
 from loopml.predlog import read_prediction_log
 from loopml.registry import version_metrics
-from loopml.schema import conform_frame
+from loopml.schema import conform_frame, with_derived
 from loopml.sources import read_batch
 from loopml.versioning import dvc_fetch_checkout, find_repo_root
 
@@ -61,7 +61,7 @@ def reference_data(
                 f"snapshot {version} of {model_name} v{mv.version} is not available at {path}"
             )
         dvc_fetch_checkout(path, root)
-    frame = conform_frame(pd.read_parquet(path), schema.columns)
+    frame = conform_frame(pd.read_parquet(path), schema.kinds)
     champion = Champion(str(mv.version), version, version_metrics(dict(mv.tags)))
     return Reference(frame=frame, champion=champion)
 
@@ -75,9 +75,8 @@ def current_from_log(log_path: Path, schema: SchemaConfig, window_rows: int) -> 
         raise SourceError(f"{log_path}: the prediction log is empty")
     frame = frame.sort_values("ts").tail(window_rows).reset_index(drop=True)
     labels = frame["label"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-    typed = conform_frame(
-        frame.drop(columns=["label"]), {c: k for c, k in schema.columns.items() if c in frame}
-    )
+    raw = {c: k for c, k in schema.columns.items() if c in frame}
+    typed = with_derived(conform_frame(frame.drop(columns=["label"]), raw), schema)
     typed[schema.target] = labels
     typed["_prediction"] = frame["prediction"].map(json.loads)
     typed["_probability"] = frame["probability"]
@@ -96,9 +95,10 @@ def current_data(
     if cfg.current == "log":
         frame = current_from_log(log_path=log_path, schema=schema, window_rows=cfg.window_rows)
     else:
-        frame = conform_frame(
+        raw = conform_frame(
             read_batch(source, root), schema.columns, clean.strip_whitespace, clean.rstrip
         )
+        frame = with_derived(raw, schema)
     if len(frame) < cfg.min_rows:
         raise SourceError(f"only {len(frame)} current rows; monitor.min_rows is {cfg.min_rows}")
     return frame

@@ -132,8 +132,9 @@ def drift_report(
     features = [
         c for c in schema.feature_columns if c in current.columns and c in reference.columns
     ]
-    numeric = [c for c in features if schema.columns[c] in ("numeric", "integer")]
-    categorical = [c for c in features if schema.columns[c] in ("categorical", "boolean")]
+    kinds = schema.kinds
+    numeric = [c for c in features if kinds[c] in ("numeric", "integer")]
+    categorical = [c for c in features if kinds[c] in ("categorical", "boolean")]
     ref = _comparable(_sample(reference, cfg.sample_rows, seed), numeric, categorical)
     cur = _comparable(_sample(current, cfg.sample_rows, seed), numeric, categorical)
     share, scores, html = _evidently(ref, cur, numeric, categorical, cfg)

@@ -1,7 +1,7 @@
 """The Great Expectations quality gate: the suite, running it, and the gate that quarantines."""
 
 from loopml.quality.gate import enforce_report, require_validated
-from loopml.quality.gx_run import validate_frame
+from loopml.quality.gx_run import check_declared_types, validate_frame, validate_profiled
 from loopml.quality.report import Finding, ValidationReport
 from loopml.quality.suite import Suite, load_suite, profile_suite
 
@@ -9,9 +9,11 @@ __all__ = [
     "Finding",
     "Suite",
     "ValidationReport",
+    "check_declared_types",
     "enforce_report",
     "load_suite",
     "profile_suite",
     "require_validated",
     "validate_frame",
+    "validate_profiled",
 ]

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from loopml.config import ValidateConfig
+from loopml.config import SchemaConfig, ValidateConfig
 from loopml.quality.report import Finding, ValidationReport, short
-from loopml.quality.suite import Suite
+from loopml.quality.suite import Suite, declared_suite, without_declared
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +148,52 @@ def _with_details(
     return {**result, "results": [r for r in result["results"] if r.get("success")] + detail}
 
 
-def _finding(res: dict[str, Any]) -> Finding:
+_FOUND = {"b": "true/false", "i": "integers", "u": "integers", "f": "numbers", "M": "date-times"}
+
+
+def _misfits(values: pd.Series, kind: str) -> pd.Series:
+    """The non-missing values that are not of ``kind``."""
+    present = values.dropna()
+    if kind in ("numeric", "integer"):
+        if pd.api.types.is_bool_dtype(present):
+            return present
+        return present[pd.to_numeric(present, errors="coerce").isna()]
+    if kind == "datetime":
+        return present[pd.to_datetime(present, errors="coerce", format="mixed").isna()]
+    if kind == "boolean":
+        return present[~present.map(lambda v: isinstance(v, bool | np.bool_))]
+    return present if pd.api.types.is_numeric_dtype(present) else present.iloc[:0]
+
+
+def _type_observed(values: pd.Series, kind: str) -> str:
+    """What a column holds instead of its declared kind, with two example values."""
+    found = _FOUND.get(values.dtype.kind, "text")
+    bad = _misfits(values, kind)
+    examples = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in pd.unique(bad)[:2])
+    share = f"{len(bad):,} of {values.notna().sum():,} values" if len(bad) else "its values"
+    return f"declared {kind}, found {found} ({share} do not fit, e.g. {examples})"
+
+
+def _finding(res: dict[str, Any], frame: pd.DataFrame, kinds: Mapping[str, str]) -> Finding:
     conf = res["expectation_config"]
     kwargs = dict(conf.get("kwargs") or {})
     column = kwargs.pop("column", None)
     kwargs.pop("batch_id", None)
     meta = conf.get("meta") or {}
-    absent = conf["type"] == "expect_column_to_exist"
+    check = meta.get("check", "columns")
+    if conf["type"] == "expect_column_to_exist":
+        observed = "column is absent"
+    elif check == "types" and column in kinds and column in frame.columns:
+        observed = _type_observed(frame[column], kinds[column])
+    else:
+        observed = _observed(res)
     return Finding(
-        check=meta.get("check", "columns"),
+        check=check,
         severity=meta.get("level", "blocking"),
         expectation=conf["type"],
         column=column,
         expected=kwargs,
-        observed="column is absent" if absent else _observed(res),
+        observed=observed,
     )
 
 
@@ -169,14 +203,19 @@ def validate_frame(
     cfg: ValidateConfig,
     snapshot_version: str,
     docs_dir: Path | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> ValidationReport:
-    """Run the suite on ``frame`` with GX; collect every blocking failure and warning."""
+    """Run the suite on ``frame`` with GX; collect every blocking failure and warning.
+
+    ``kinds`` (the declared column kinds) lets a type failure say what was found instead, with
+    two example values.
+    """
     started = time.perf_counter()
     # GX copies the frame for each column check; a consolidated frame makes each copy cheap.
     frame = frame.copy()
     result, count = _run_gx(frame, suite, cfg, snapshot_version, "BOOLEAN_ONLY", docs_dir)
     result = _with_details(frame, result, suite, cfg, snapshot_version)
-    findings = [_finding(r) for r in result["results"] if not r.get("success")]
+    findings = [_finding(r, frame, kinds or {}) for r in result["results"] if not r.get("success")]
     blocking = [f for f in findings if f.severity == "blocking"]
     warnings = [f for f in findings if f.severity != "blocking"]
     report = ValidationReport(
@@ -199,3 +238,26 @@ def validate_frame(
     for f in warnings:
         log.warning("validation warning: %s", f.message())
     return report
+
+
+def check_declared_types(
+    frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig, snapshot_version: str
+) -> ValidationReport:
+    """Every declared column present and of its declared kind, before anything is profiled or
+    fitted (:func:`loopml.quality.suite.declared_suite`, run by GX)."""
+    return validate_frame(
+        frame, declared_suite(schema, cfg), cfg, snapshot_version, kinds=schema.kinds
+    )
+
+
+def validate_profiled(
+    frame: pd.DataFrame,
+    suite: Suite,
+    declared: ValidationReport,
+    cfg: ValidateConfig,
+    docs_dir: Path | None,
+) -> ValidationReport:
+    """The stored suite's profiled expectations, after the declared ones (``declared``), as one
+    report."""
+    later = validate_frame(frame, without_declared(suite), cfg, declared.snapshot, docs_dir)
+    return declared.merged(later)

@@ -17,6 +17,8 @@ class Finding:
 
     def message(self) -> str:
         col = f"column '{self.column}': " if self.column else ""
+        if self.observed.startswith("declared "):  # a type failure says it all
+            return f"[{self.check}] {col}{self.observed}"
         exp = ", ".join(f"{k}={short(v)}" for k, v in self.expected.items())
         return f"[{self.check}] {col}{self.expectation}({exp}) -> observed {self.observed}"
 
@@ -30,6 +32,24 @@ class ValidationReport:
     warnings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
     gx_result: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def merged(self, later: ValidationReport) -> ValidationReport:
+        """This report followed by ``later`` (on the same snapshot), as one."""
+        return ValidationReport(
+            snapshot=self.snapshot,
+            success=self.success and later.success,
+            evaluated=self.evaluated + later.evaluated,
+            blocking=[*self.blocking, *later.blocking],
+            warnings=[*self.warnings, *later.warnings],
+            seconds=self.seconds + later.seconds,
+            gx_result={
+                **later.gx_result,
+                "results": [
+                    *self.gx_result.get("results", []),
+                    *later.gx_result.get("results", []),
+                ],
+            },
+        )
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -106,7 +106,8 @@ def _value_checks(
     col: str, kind: str, values: pd.Series, schema: SchemaConfig, cfg: ValidateConfig
 ) -> list[dict[str, Any]]:
     """Profiled range (numeric) or domain (boolean, categorical) of one column."""
-    if kind in ("numeric", "integer") and len(values) and col != schema.id_column:
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if kind in ("numeric", "integer") and numeric and len(values) and col != schema.id_column:
         lo, hi = values.quantile([0.001, 0.999]).astype(float)
         pad = cfg.range_margin * max(hi - lo, abs(hi) * 0.01, 1e-9)
         check = "target" if col == schema.target else "ranges"
@@ -118,12 +119,6 @@ def _value_checks(
                 min_value=lo - pad,
                 max_value=hi + pad,
                 mostly=0.99,
-            )
-        ]
-    if kind == "boolean":
-        return [
-            _expectation(
-                "expect_column_values_to_be_in_set", "types", column=col, value_set=[False, True]
             )
         ]
     if kind == "categorical" and col != schema.target:
@@ -175,20 +170,48 @@ def _target_checks(
     return exps
 
 
+DECLARED = frozenset({"columns", "types"})
+"""Check categories that follow from the declared schema alone (checked before profiling)."""
+
+
+def _declared(col: str, kind: str) -> list[dict[str, Any]]:
+    exps = [
+        _expectation("expect_column_to_exist", "columns", column=col),
+        _expectation(
+            "expect_column_values_to_be_in_type_list",
+            "types",
+            column=col,
+            type_list=TYPE_LISTS[kind],
+        ),
+    ]
+    if kind == "boolean":
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_in_set", "types", column=col, value_set=[False, True]
+            )
+        )
+    return exps
+
+
+def declared_suite(schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
+    """The expectations the declared schema alone implies: every column present, every value of
+    its declared kind. The schema, not a stored suite, is their source."""
+    exps = [e for col, kind in schema.kinds.items() for e in _declared(col, kind)]
+    return Suite(name=f"{cfg.suite_name}-declared", expectations=exps)
+
+
+def without_declared(suite: Suite) -> Suite:
+    """The stored suite's profiled expectations (the declared ones are checked from the schema)."""
+    kept = [e for e in suite.expectations if (e.get("meta") or {}).get("check") not in DECLARED]
+    return Suite(name=suite.name, expectations=kept, meta=suite.meta)
+
+
 def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
     """Build the suite (as GX's JSON form) from the declared schema and a profile of ``frame``."""
     exps: list[dict[str, Any]] = []
-    for col, kind in schema.columns.items():
+    for col, kind in schema.kinds.items():
         present = frame[col] if col in frame.columns else pd.Series(dtype=float)
-        exps.append(_expectation("expect_column_to_exist", "columns", column=col))
-        exps.append(
-            _expectation(
-                "expect_column_values_to_be_in_type_list",
-                "types",
-                column=col,
-                type_list=TYPE_LISTS[kind],
-            )
-        )
+        exps.extend(_declared(col, kind))
         exps.append(_null_check(col, present, schema, cfg))
         exps.extend(_value_checks(col, kind, present.dropna(), schema, cfg))
     if schema.id_column:

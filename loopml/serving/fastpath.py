@@ -222,15 +222,18 @@ def _categorical_block(pipe: Any, cols: list[str]) -> Block:
     """Column-wise lookup tables built by running the fitted pipeline on every known category,
     a missing value and an unseen one."""
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     steps = _steps(pipe)
     encoder = steps[-1]
-    if not isinstance(encoder, OneHotEncoder) or not all(
+    if not isinstance(encoder, OneHotEncoder | OrdinalEncoder) or not all(
         isinstance(s, SimpleImputer) and s.strategy == "constant" for s in steps[:-1]
     ):
-        raise NotCompilable("categorical pipeline other than constant imputer + one-hot")
-    widths = getattr(encoder, "_n_features_outs", None)
+        raise NotCompilable("categorical pipeline other than constant imputer + an encoder")
+    if isinstance(encoder, OrdinalEncoder):
+        widths: list[int] | None = [1] * len(cols)
+    else:
+        widths = getattr(encoder, "_n_features_outs", None)
     if widths is None or len(widths) != len(cols):
         raise NotCompilable("one-hot encoder without per-column widths")
     unseen = "\x00loopml-unseen\x00"

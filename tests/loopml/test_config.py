@@ -57,19 +57,19 @@ def test_example_params_load(example: str) -> None:
         ),
         (
             {"features": {"clip_quantiles": [0.9, 0.1]}},
-            "features.clip_quantiles: Value error, lower quantile must be below upper quantile",
+            "features.clip_quantiles: lower quantile must be below upper quantile",
         ),
         (
             {"data": {"source": {"kind": "sql"}}},
-            "data.source: Value error, kind is 'sql' but the 'sql' section is missing",
+            "data.source.sql: required when kind is 'sql'",
         ),
         (
             {"data": {"source": {"kind": "url", "url": {"url": "ftp://x"}}}},
-            "data.source.url.url: Value error, must start with http:// or https://",
+            "data.source.url.url: must start with http:// or https://",
         ),
         (
             {"data": {"schema": {"target": "nope"}}},
-            "data.schema: Value error, target 'nope' is not among columns",
+            "data.schema.target: 'nope' is not among columns",
         ),
         ({"project": {"seed": 1.5}}, "project.seed: Input should be a valid integer"),
     ],
@@ -168,3 +168,93 @@ def test_dvc_yaml_lists_the_params_sections() -> None:
             node = BASE_PARAMS
             for part in key.split("."):
                 node = node[part]  # every listed key exists in params.yaml
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            {"features": {"split": {"method": "time"}}, "data": {"schema": {"time_column": None}}},
+            "features.split.method: 'time' needs data.schema.time_column, which is not set",
+        ),
+        (
+            {"features": {"split": {"method": "group"}}},
+            "features.split.group_column: required when method is 'group'",
+        ),
+        (
+            {"features": {"split": {"method": "group", "group_column": "household"}}},
+            "features.split.group_column: 'household' is not among data.schema.columns",
+        ),
+        (
+            {
+                "features": {"split": {"method": "stratified"}},
+                "data": {
+                    "schema": {
+                        "task": "regression",
+                        "target": "next_month_spend",
+                        "drop_columns": ["churned"],
+                    }
+                },
+                "evaluate": {"primary_metric": "rmse"},
+                "promote": {"floors": {}},
+            },
+            "features.split.method: 'stratified' needs a classification task",
+        ),
+        (
+            {"features": {"split": {"val_size": 0.45, "test_size": 0.4}}},
+            "features.split: val_size + test_size must leave at least 20 % of rows to train",
+        ),
+        (
+            {"data": {"schema": {"derived": {"x": "tenure_months +"}}}},
+            "data.schema.derived.x: not a valid expression",
+        ),
+        (
+            {"data": {"schema": {"derived": {"x": "median(tenure_months)"}}}},
+            "data.schema.derived.x: unknown function 'median'",
+        ),
+        (
+            {"data": {"schema": {"derived": {"x": "tenure_years * 12"}}}},
+            "data.schema.derived.x: unknown column 'tenure_years'",
+        ),
+        (
+            {"data": {"schema": {"derived": {"x": "__import__('os')"}}}},
+            "data.schema.derived.x: unknown function '__import__'",
+        ),
+        (
+            {"data": {"schema": {"derived": {"x": "plan.upper()"}}}},
+            "data.schema.derived.x: unknown function 'plan.upper'",
+        ),
+    ],
+)
+def test_every_split_and_derived_constraint_is_checked_at_load(
+    override: dict, expected: str
+) -> None:
+    raw = deep_merge(BASE_PARAMS, override)
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(raw)
+    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_derived_columns_become_features_and_their_inputs_model_inputs() -> None:
+    raw = deep_merge(
+        BASE_PARAMS,
+        {
+            "data": {
+                "schema": {
+                    "derived": {
+                        "tenure_years": "tenure_months / 12",
+                        "late": {"expr": "hour(event_time) >= 22"},
+                        "plan_lower": "lower(plan)",
+                    },
+                    "drop_columns": ["next_month_spend", "tenure_months"],
+                }
+            }
+        },
+    )
+    table = params_from_dict(raw).data.table
+    assert table.kinds["tenure_years"] == "numeric" and table.kinds["late"] == "boolean"
+    assert table.kinds["plan_lower"] == "categorical"
+    assert {"tenure_years", "late", "plan_lower"} <= set(table.feature_columns)
+    assert "tenure_months" not in table.feature_columns  # dropped as a feature ...
+    assert "tenure_months" in table.input_kinds  # ... but the served model still needs it
+    assert list(table.feature_derivations) == ["tenure_years", "late", "plan_lower"]

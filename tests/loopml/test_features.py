@@ -11,7 +11,13 @@ import pytest
 
 from loopml.config import FeaturesConfig, SchemaConfig, SplitConfig
 from loopml.datagen import SCHEMA, generate_churn
-from loopml.features import fit_transformer, load_feature_set, transform, write_features
+from loopml.features import (
+    fit_transformer,
+    fit_transformers,
+    load_feature_set,
+    transform,
+    write_features,
+)
 from loopml.splits import split_frame
 
 SCHEMA_CFG = SchemaConfig(
@@ -65,19 +71,24 @@ def test_transformer_is_fitted_on_train_only(frame: pd.DataFrame) -> None:
 
 def test_write_features_round_trip(tmp_path: Path, frame: pd.DataFrame) -> None:
     s = split_frame(frame=frame, schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
-    t = fit_transformer(train=s.train, schema=SCHEMA_CFG, cfg=FeaturesConfig())
+    both = fit_transformers(train=s.train, schema=SCHEMA_CFG, cfg=FeaturesConfig())
+    t = both.onehot
     fs = write_features(
-        splits=s, transformer=t, out_dir=tmp_path / "f", data_version="abc", schema=SCHEMA_CFG
+        splits=s, transformers=both, out_dir=tmp_path / "f", data_version="abc", schema=SCHEMA_CFG
     )
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
         "features.json",
         "test.parquet",
         "train.parquet",
         "transformer.joblib",
+        "transformer.ordinal.joblib",
         "val.parquet",
         "x_test.npy",
+        "x_test.ordinal.npy",
         "x_train.npy",
+        "x_train.ordinal.npy",
         "x_val.npy",
+        "x_val.ordinal.npy",
         "y_test.npy",
         "y_train.npy",
         "y_val.npy",

@@ -31,7 +31,7 @@ def test_cpu_settings_come_from_configuration() -> None:
 
 def test_trains_with_early_stopping_and_restores_the_best_epoch() -> None:
     x_tr, y_tr, x_va, y_va = _data()
-    predictor = fit_lightning(x_tr, y_tr, x_va, y_va, "classification", 2, CFG, seed=1)
+    predictor = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, CFG, seed=1)
     epochs = predictor.history
     assert 1 <= len(epochs) <= CFG.max_epochs
     assert {"train_loss", "val_loss", "lr", "epoch"} <= set(epochs[-1])
@@ -46,8 +46,12 @@ def test_trains_with_early_stopping_and_restores_the_best_epoch() -> None:
 
 def test_deterministic_on_cpu_for_a_seed() -> None:
     x_tr, y_tr, x_va, y_va = _data()
-    a = fit_lightning(x_tr, y_tr, x_va, y_va, "classification", 2, CFG, seed=3).predict_proba(x_va)
-    b = fit_lightning(x_tr, y_tr, x_va, y_va, "classification", 2, CFG, seed=3).predict_proba(x_va)
+    a = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, CFG, seed=3).predict_proba(
+        x_va
+    )
+    b = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, CFG, seed=3).predict_proba(
+        x_va
+    )
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -56,7 +60,9 @@ def test_regression_is_unscaled_back() -> None:
     x = rng.normal(size=(1500, 4)).astype(np.float32)
     y = 100.0 + 20.0 * x[:, 0] + rng.normal(0, 2, 1500)
     cfg = CFG.model_copy(update={"max_epochs": 40, "learning_rate": 0.01, "patience": 5})
-    predictor = fit_lightning(x[:1200], y[:1200], x[1200:], y[1200:], "regression", 0, cfg, seed=0)
+    predictor = fit_lightning(
+        (x[:1200], y[:1200], x[1200:], y[1200:]), "regression", 0, cfg, seed=0
+    )
     pred = predictor.predict(x[1200:])
     assert abs(pred.mean() - y[1200:].mean()) < 5.0
     assert np.corrcoef(pred, y[1200:])[0, 1] > 0.9
@@ -67,6 +73,6 @@ def test_gpu_path_uses_gpu_precision() -> None:
     cfg = CFG.model_copy(update={"precision_gpu": "bf16-mixed"})
     assert resolve_hardware(cfg) == ("gpu", "bf16-mixed", True)
     x_tr, y_tr, x_va, y_va = _data()
-    predictor = fit_lightning(x_tr, y_tr, x_va, y_va, "classification", 2, cfg, seed=1)
+    predictor = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, cfg, seed=1)
     assert predictor.device_used == "gpu"
     assert (predictor.predict_proba(x_va).argmax(axis=1) == y_va).mean() > 0.7

@@ -59,3 +59,33 @@ def test_too_few_rows_and_time_without_column(frame: pd.DataFrame) -> None:
         split_frame(frame=frame.iloc[:3], schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
     with pytest.raises(DataValidationError, match="no time_column"):
         split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method="time"), seed=1)
+
+
+def test_order_split_keeps_file_order(frame: pd.DataFrame) -> None:
+    s = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method="order"), seed=1)
+    ids = frame["customer_id"].tolist()  # the file order (shuffled on purpose above)
+    assert s.method == "order"
+    assert s.train["customer_id"].tolist() == ids[:3500]
+    assert s.val["customer_id"].tolist() == ids[3500:4250]
+    assert s.test["customer_id"].tolist() == ids[4250:]
+
+
+def test_group_split_puts_no_group_in_two_splits(frame: pd.DataFrame) -> None:
+    grouped = frame.assign(household=frame["customer_id"] % 700)
+    cfg = SplitConfig(method="group", group_column="household")
+    s = split_frame(frame=grouped, schema=NO_TIME, cfg=cfg, seed=2)
+    groups = [set(part["household"]) for part in (s.train, s.val, s.test)]
+    assert (
+        not (groups[0] & groups[1]) and not (groups[0] & groups[2]) and not (groups[1] & groups[2])
+    )
+    assert sum(map(len, groups)) == 700
+    assert abs(len(s.test) - 750) < 30 and abs(len(s.val) - 750) < 30  # whole groups: close
+    again = split_frame(frame=grouped, schema=NO_TIME, cfg=cfg, seed=2)
+    pd.testing.assert_frame_equal(s.test, again.test)  # seeded
+
+
+def test_group_split_with_too_few_groups_fails_clearly(frame: pd.DataFrame) -> None:
+    two = frame.assign(site=frame["customer_id"] % 2)
+    cfg = SplitConfig(method="group", group_column="site")
+    with pytest.raises(DataValidationError, match="too few groups in 'site'"):
+        split_frame(frame=two, schema=NO_TIME, cfg=cfg, seed=1)

@@ -195,3 +195,24 @@ def test_data_docs_are_written(tmp_path: Path, batch: pd.DataFrame, suite: Suite
     assert report.success
     assert (tmp_path / "docs" / "index.html").is_file()
     assert list((tmp_path / "docs" / "validations").rglob("*.html"))
+
+
+def test_a_wrongly_declared_type_is_named_with_examples_before_profiling(
+    tmp_path: Path, reference: pd.DataFrame
+) -> None:
+    """A coded categorical column declared integer: the declared-type check names the column,
+    what it holds and two examples, and no suite is profiled from the batch."""
+    from loopml.quality import check_declared_types
+
+    frame = reference.assign(plan_code=reference["plan"].map(lambda p: f"A{len(p)}"))
+    schema = SchemaConfig(
+        columns={**SCHEMA, "plan_code": "integer"}, target="churned", id_column="customer_id"
+    )
+    report = check_declared_types(frame, schema, CFG, "v-bad")
+    assert not report.success
+    [finding] = report.blocking
+    message = finding.message()
+    assert message.startswith("[types] column 'plan_code': declared integer, found text")
+    assert "e.g. 'A" in message and message.count("'A") == 2
+    good = check_declared_types(reference, SCHEMA_CFG, CFG, "v-good")
+    assert good.success and good.evaluated >= 2 * len(SCHEMA)

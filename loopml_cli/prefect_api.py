@@ -1,0 +1,109 @@
+"""The Prefect API a command talks to: the one configured (``PREFECT_API_URL``, set by
+``loopml up`` or a team's server), or else an embedded API server started for this command.
+
+The embedded server is a child process that starts while the command imports its libraries, in
+its own session (a Ctrl-C in the terminal reaches the command, which then reports the run as
+cancelled to a server still alive), and that dies with its parent, even on SIGKILL (Linux's
+parent-death signal), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+APP = "prefect.server.api.server:create_app"
+
+
+def _bind(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedApi:
+    """A Prefect API server for one command; a no-op when an API is configured."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = os.environ.get("PREFECT_API_URL")
+
+    @property
+    def embedded(self) -> bool:
+        return self.process is not None
+
+    def start(self) -> None:
+        """Start the server (returns at once); ``PREFECT_API_URL`` points to it from now on."""
+        if self.url:
+            return
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", APP, *_bind(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        self.url = f"http://127.0.0.1:{port}/api"
+        os.environ["PREFECT_API_URL"] = self.url
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Block until the API answers (a configured one too)."""
+        if not self.url:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the embedded Prefect API server exited (code {self.process.returncode}); "
+                    f"see {self.log_path}"
+                )
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the Prefect API at {self.url} did not answer in {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

@@ -1,0 +1,168 @@
+"""How a command ends: a failure is one clear error and a log path (no traceback unless
+--debug); SIGTERM stops a run within seconds and marks it Cancelled; SIGKILL leaves no process
+behind (the embedded Prefect API dies with its parent)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import make_dvc_repo, run_cli, small_params
+from tests.stack import free_port, wait_http
+
+pytestmark = pytest.mark.slow
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"), "COLUMNS": "200"}
+    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        env.pop(key, None)
+    return env
+
+
+def _project(tmp_path: Path, **overrides: object) -> Path:
+    repo = make_dvc_repo(tmp_path / "project")
+    raw = small_params(**overrides)
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return repo / "params.yaml"
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    found, frontier = set(), [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            for child in task.read_text().split():
+                if int(child) not in found:
+                    found.add(int(child))
+                    frontier.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_a_failure_is_one_clear_error_with_the_log_path(tmp_path: Path) -> None:
+    params = _project(tmp_path)
+    env = _env(tmp_path)
+    bad = run_cli("run", "-p", str(params), "-S", "data.source.kind=file",
+                  "-S", "data.source.file.path=missing.csv", cwd=params.parent, env=env,
+                  timeout=600)  # fmt: skip
+    said = bad.stdout + bad.stderr
+    assert bad.returncode == 2, said
+    assert "error:" in said and "missing.csv: no such file or folder" in said
+    assert "Traceback" not in said and "Finished in state" not in said
+    [log_path] = [
+        line.split("full log: ", 1)[1].strip() for line in said.splitlines() if "full log: " in line
+    ]
+    log_text = Path(log_path).read_text()
+    assert "missing.csv" in log_text and "Traceback" in log_text  # the details are in the file
+    debug = run_cli("run", "-p", str(params), "-S", "data.source.kind=file",
+                    "-S", "data.source.file.path=missing.csv", "--debug", cwd=params.parent,
+                    env=env, timeout=600)  # fmt: skip
+    assert "Traceback" in debug.stdout + debug.stderr
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server_home")}
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port), "--no-services"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/health", 120)
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _wait_for(path_glob: Path, phrase: str, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for log in path_glob.parent.glob(path_glob.name):
+            if phrase in log.read_text(errors="replace"):
+                return
+        time.sleep(0.5)
+    raise TimeoutError(phrase)
+
+
+def test_sigterm_during_training_cancels_the_run_within_seconds(
+    tmp_path: Path, prefect_server: str
+) -> None:
+    slow = {
+        "data": {"source": {"generator": {"n_rows": 20000}}},
+        "train": {
+            "candidates": [{"name": "mlp", "kind": "lightning"}],
+            "lightning": {"max_epochs": 500, "patience": 500, "batch_size": 32},
+        },
+    }
+    params = _project(tmp_path, **slow)
+    env = {**_env(tmp_path), "PREFECT_API_URL": prefect_server}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopml_cli", "run", "-p", str(params)],
+        cwd=params.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    logs = params.parent / ".loopml" / "logs" / "run-*.log"
+    _wait_for(logs, "Beginning subflow run", 300)  # collect has started ...
+    _wait_for(logs, "for flow 'train'", 600)  # ... and training is under way
+    time.sleep(3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    said = out.decode(errors="replace")
+    assert took < 10, (took, said[-2000:])
+    assert proc.returncode == 143, said[-2000:]
+    assert "stopped: the run was cancelled" in said and "Traceback" not in said
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: prefect_server}), get_client(sync_client=True) as c:
+        runs = c.read_flow_runs()
+        states = {r.name: (r.state_name, r.flow_id) for r in runs}
+        flows = {f.id: f.name for f in c.read_flows()}
+    by_flow = {flows[fid]: state for state, fid in states.values()}
+    assert by_flow["training"] == "Cancelled", by_flow
+    assert by_flow["train"] == "Cancelled", by_flow
+    assert by_flow["collect"] == "Completed", by_flow
+    del FlowRunFilter, FlowRunFilterName
+
+
+def test_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
+    params = _project(tmp_path, data={"source": {"generator": {"n_rows": 20000}}})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopml_cli", "run", "-p", str(params)],
+        cwd=params.parent, env=_env(tmp_path), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _wait_for(params.parent / ".loopml" / "logs" / "run-*.log", "Beginning flow run", 300)
+    children = _children(proc.pid)
+    assert children, "the embedded Prefect API runs as a child process"
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "orphans after SIGKILL"
