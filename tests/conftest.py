@@ -110,11 +110,21 @@ def write_params(dvc_repo: Path) -> Callable[..., Path]:
     return _write
 
 
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test uses the store its params.yaml names (inside its temporary project)."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+def _isolated_mlflow() -> Iterator[None]:
+    """Every test uses the store its params.yaml names (inside its temporary project).
+
+    MLflow's own setters write these variables, and module-scoped fixtures run before this
+    one: so they are cleared after every test too, not only before it.
+    """
+    for key in MLFLOW_ENV:
+        os.environ.pop(key, None)
+    yield
+    for key in MLFLOW_ENV:
+        os.environ.pop(key, None)
 
 
 @pytest.fixture(scope="session")
