@@ -58,9 +58,12 @@ def validate(
     declared = check_types(
         frame=frame, table=params.data.table, cfg=params.validation, snapshot_version=batch.version
     )
-    enforce(report=declared, **gate)  # wrong types stop here, before anything is profiled
     suite = load_suite(
-        suite_path=params.path("suite"), frame=frame, table=params.data.table, cfg=params.validation
+        suite_path=params.path("suite"),
+        frame=frame,
+        table=params.data.table,
+        cfg=params.validation,
+        declared=declared,
     )
     report = run_validation(
         frame=frame,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from loopml.config import Params
 from loopml.exceptions import VersioningError
 
 DEFAULT_REMOTE = "local"
@@ -66,3 +67,17 @@ def init_project(root: Path, remote_url: str | None = None) -> list[str]:
             store.mkdir(parents=True, exist_ok=True)
     messages.append(f"dvc: ready (default remote: {current})")
     return messages
+
+
+def require_versioning(params: Params) -> None:
+    """Before a run reads anything: the snapshots folder must be inside a DVC repository when
+    ``data.versioning`` is on."""
+    if not params.data.versioning.enabled:
+        return
+    snapshots = params.path("snapshots").resolve()
+    if _enclosing(snapshots, ".dvc") is None:
+        raise VersioningError(
+            f"{params.root.resolve()} is not inside a DVC repository: run "
+            "`loopml init -p <params.yaml>` (it sets up git and DVC in that folder), or set "
+            "data.versioning.enabled: false"
+        )

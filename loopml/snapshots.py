@@ -61,8 +61,8 @@ def _version_with_dvc(final: Path, version: str, existed: bool, cfg: VersioningC
         if not existed:
             remove_quietly(final)
         raise VersioningError(
-            f"{final.parent} is not inside a DVC repository; run `loopml init -p <params.yaml>` "
-            "or set data.versioning.enabled: false"
+            f"{final.parent} is not inside a DVC repository: run `loopml init -p <params.yaml>` "
+            "(it sets up git and DVC in that folder), or set data.versioning.enabled: false"
         )
     dvc_file = final.with_name(final.name + ".dvc")
     had_dvc_file = dvc_file.exists()

@@ -63,10 +63,10 @@ def _grouped(
 
 
 def split_frame(frame: pd.DataFrame, schema: SchemaConfig, cfg: SplitConfig, seed: int) -> Splits:
-    """The three splits of the model's columns (id, time, group, features, target) of
-    ``frame``, in the configured way (:class:`loopml.config.SplitConfig`)."""
+    """The three splits of the model's columns (id, time, group, raw inputs, features, target)
+    of ``frame``, in the configured way (:class:`loopml.config.SplitConfig`)."""
     method = resolve_split_method(cfg, schema)
-    columns = [schema.id_column, schema.time_column, cfg.group_column]
+    columns = [schema.id_column, schema.time_column, cfg.group_column, *schema.input_kinds]
     keep = [c for c in [*columns, *schema.feature_columns, schema.target] if c]
     data = frame[list(dict.fromkeys(c for c in keep if c in frame.columns))]
     n = len(data)

@@ -42,7 +42,9 @@ def _repo(root: Path) -> Iterator[object]:
     try:
         repo = Repo(str(root))
     except Exception as exc:  # dvc raises its own NotDvcRepoError and friends
-        raise VersioningError(f"{root} is not a DVC repository ({exc}); run `loopml init`") from exc
+        raise VersioningError(
+            f"{root} is not a DVC repository ({exc}); run `loopml init -p <params.yaml>`"
+        ) from exc
     try:
         yield repo
     finally:

@@ -29,7 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line
 log = logging.getLogger("loopml_cli")
 
 ParamsOpt = Annotated[
@@ -99,13 +99,13 @@ def session(
     except typer.Exit:
         raise
     except BaseException as exc:  # every way out gets one line; details in the log file
-        _report(exc, log_file, debug)
+        _report(exc, log_file, debug, params_path)
     finally:
         if api is not None:
             api.stop()
 
 
-def _report(exc: BaseException, log_file: Path, debug: bool) -> NoReturn:
+def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) -> NoReturn:
     from prefect.exceptions import TerminationSignal
 
     from loopml.exceptions import LoopmlError
@@ -116,7 +116,7 @@ def _report(exc: BaseException, log_file: Path, debug: bool) -> NoReturn:
         console.print(f"full log: {log_file}", markup=False, highlight=False)
         raise typer.Exit(code=130 if isinstance(exc, KeyboardInterrupt) else 143) from None
     if isinstance(exc, LoopmlError | RuntimeError | OSError):
-        fail(exc, log_file)
+        fail(str(exc).replace("<params.yaml>", str(params_path)), log_file)
     if debug:
         console.print_exception()
     console.print("error:", style="bold red", end=" ")
@@ -141,7 +141,7 @@ def load(params_path: Path, assignments: list[str] | None = None) -> Params:
     return load_params(params_path, overrides_of(assignments))
 
 
-def fail(exc: BaseException, log_file: Path | None = None) -> NoReturn:
+def fail(exc: BaseException | str, log_file: Path | None = None) -> NoReturn:
     """One line (or one block) on stderr naming what went wrong; exit code 2."""
     console.print("error:", style="bold red", end=" ")
     console.print(str(exc), markup=False, highlight=False)

@@ -35,7 +35,9 @@ def run(
     lives as long as the command, and the MLflow store in params.yaml.
     """
     with session("run", params, debug, prefect=True) as s:
-        load(params, set_)  # fail fast on bad configuration, before anything runs
+        from loopml.project import require_versioning
+
+        require_versioning(load(params, set_))  # fail fast, before anything runs
         from flows.training import training
 
         s.prefect_ready()

@@ -98,8 +98,11 @@ class EmbeddedApi:
         raise RuntimeError(f"the Prefect API at {self.url} did not answer in {timeout:.0f}s")
 
     def stop(self) -> None:
+        """Deliver what Prefect still holds for the API (logs, events), then stop the server:
+        stopped first, Prefect would retry against it for a minute at exit."""
         if self.process is None:
             return
+        _drain_prefect()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -107,3 +110,18 @@ class EmbeddedApi:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+def _drain_prefect(timeout: float = 10.0) -> None:
+    """Flush Prefect's background senders (the API log handler, the events worker)."""
+    try:
+        from prefect._internal.concurrency.services import QueueService
+    except ImportError:  # Prefect was never imported: nothing to deliver
+        return
+
+    def every(cls: type) -> set[type]:
+        return {cls, *(c for sub in cls.__subclasses__() for c in every(sub))}
+
+    for service in every(QueueService):
+        with contextlib.suppress(Exception):
+            service.drain_all(timeout=timeout, at_exit=False)

@@ -16,11 +16,15 @@ from tasks._policies import IO
 
 @task(name="load-suite", cache_policy=NO_CACHE)
 def load_suite(
-    suite_path: Path, frame: pd.DataFrame, table: SchemaConfig, cfg: ValidateConfig
+    suite_path: Path,
+    frame: pd.DataFrame,
+    table: SchemaConfig,
+    cfg: ValidateConfig,
+    declared: ValidationReport,
 ) -> Suite:
-    """The reviewable suite, profiled from ``frame`` the first time
-    (:func:`loopml.quality.load_suite`)."""
-    return quality.load_suite(suite_path, frame, table, cfg)
+    """The reviewable suite, profiled from ``frame`` the first time if its declared types are
+    right (:func:`loopml.quality.load_suite`)."""
+    return quality.load_suite(suite_path, frame, table, cfg, types_ok=declared.success)
 
 
 @task(name="check-types", cache_policy=NO_CACHE)

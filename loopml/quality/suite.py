@@ -240,9 +240,14 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
 
 
 def load_suite(
-    suite_path: Path, frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
+    suite_path: Path,
+    frame: pd.DataFrame,
+    schema: SchemaConfig,
+    cfg: ValidateConfig,
+    types_ok: bool = True,
 ) -> Suite:
-    """Load the reviewable suite file; profile ``frame`` into a new one if there is none."""
+    """Load the reviewable suite file; profile ``frame`` into a new one if there is none (but
+    never a batch whose declared types are wrong: ``types_ok``)."""
     if suite_path.is_file():
         try:
             raw = json.loads(suite_path.read_text())
@@ -259,6 +264,8 @@ def load_suite(
         raise ConfigError(
             [f"validate.on_missing_suite is 'error' and {suite_path} does not exist"], "params.yaml"
         )
+    if not types_ok:  # nothing to profile from: the declared-type failures stop the batch
+        return Suite(name=cfg.suite_name, expectations=[])
     suite = profile_suite(frame, schema, cfg)
     write_json(suite_path, suite.to_json())
     log.info(

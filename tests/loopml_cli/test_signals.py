@@ -166,3 +166,17 @@ def test_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
     while time.time() < deadline and any(_alive(pid) for pid in children):
         time.sleep(0.2)
     assert not [pid for pid in children if _alive(pid)], "orphans after SIGKILL"
+
+
+def test_params_outside_a_repository_name_the_command_that_fixes_it(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    params = outside / "params.yaml"
+    params.write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    started = time.monotonic()
+    ran = run_cli("run", "-p", str(params), cwd=tmp_path, env=_env(tmp_path), timeout=300)
+    said = ran.stdout + ran.stderr
+    assert ran.returncode == 2 and time.monotonic() - started < 60, said
+    assert f"run `loopml init -p {params}`" in said and "Traceback" not in said
+    fixed = run_cli("init", "-p", str(params), cwd=tmp_path, env=_env(tmp_path), timeout=300)
+    assert fixed.returncode == 0 and (outside / ".dvc").is_dir(), fixed.stdout + fixed.stderr
