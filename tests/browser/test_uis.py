@@ -1,9 +1,11 @@
 """A person's path through both UIs, in headless Chromium (Debian's package, driven by
 Playwright with executable_path; no browser download): start a training run from the Prefect
-UI, watch it complete, then find the registered model and its champion alias in the MLflow UI."""
+UI's typed form (an out-of-range value refused, a changed one recorded on the MLflow run),
+watch it complete, then find the registered model and its champion alias in the MLflow UI."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -46,8 +48,8 @@ def test_run_training_from_the_prefect_ui_and_see_the_champion_in_mlflow(
     pytest.importorskip("playwright")
     from playwright.sync_api import expect, sync_playwright
 
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = Path(os.environ.get("LOOPML_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -61,7 +63,27 @@ def test_run_training_from_the_prefect_ui_and_see_the_champion_in_mlflow(
             page.get_by_role("link", name="training", exact=True).first.click()
             expect(page.get_by_text("At 03:00 AM every day")).to_be_visible(timeout=30_000)
             page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("Quick run").click()
+            page.get_by_text("Custom run").click()
+            # The typed form: one field per run option, with its description.
+            field = (
+                page.locator(".schema-form-property")
+                .filter(has=page.locator(".schema-form-property__label", has_text="Max Epochs"))
+                .last
+            )
+            expect(field).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Epochs of the Lightning candidate").first).to_be_visible()
+            field.get_by_role("button", name="int").click()
+            field.locator("input").fill("0")  # out of range (ge=1): the form refuses it
+            form_url = page.url
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_timeout(3000)
+            field.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "form_invalid.png"))
+            assert page.url == form_url, f"an out-of-range value was submitted: {page.url}"
+            expect(field.get_by_text("0 is not valid")).to_be_visible()  # the form's own refusal
+            field.locator("input").fill("2")
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_url("**/deployments/deployment/**", timeout=30_000)
             page.get_by_role("button", name="View run").first.click(
                 force=True
             )  # toast still sliding in
@@ -82,3 +104,19 @@ def test_run_training_from_the_prefect_ui_and_see_the_champion_in_mlflow(
             page.screenshot(path=str(shots / "mlflow_model.png"))
         finally:
             browser.close()
+    _assert_epochs_recorded(stack["repo"], expected="2")
+
+
+def _assert_epochs_recorded(repo: Path, expected: str) -> None:
+    """The form's value reached the run: the MLflow parent run records the changed key."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = [
+        r
+        for e in client.search_experiments()
+        for r in client.search_runs([e.experiment_id])
+        if "mlflow.parentRunId" not in r.data.tags
+    ]
+    assert runs, "no MLflow run was recorded"
+    assert {r.data.params.get("train.lightning.max_epochs") for r in runs} == {expected}
