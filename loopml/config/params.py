@@ -109,7 +109,7 @@ class Params(Section):
         if split.method == "stratified" and table.task != "classification":
             problems.append(
                 "features.split.method: 'stratified' needs a classification task "
-                "(data.schema.task is 'regression'; use 'random', 'order' or 'time')"
+                "(data.schema.task is 'regression': use 'random', 'order' or 'time')"
             )
         if split.group_column and split.group_column not in table.kinds:
             problems.append(

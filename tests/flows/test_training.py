@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from flows.training import training
 from loopml.datagen import generate_churn
 from loopml.exceptions import DataValidationError
+from tests.conftest import small_params
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -93,3 +95,17 @@ def test_corrupted_batch_stops_at_validate(
     assert (quarantined.parent / f"{quarantined.name}.dvc").is_file()
     assert not (dvc_repo / "data" / "snapshots" / quarantined.name).exists()
     assert not features.exists()  # no features from bad data
+
+
+def test_the_flow_refuses_an_invalid_run_before_it_starts(tmp_path: Path) -> None:
+    """Prefect validates the typed parameter against the model: the key is named."""
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match="max_epochs"):
+        training(params_path=str(_params_file(tmp_path)), run={"train": {"max_epochs": 0}})
+
+
+def _params_file(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(small_params()))
+    return path

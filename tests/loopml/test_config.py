@@ -233,6 +233,8 @@ def test_every_split_and_derived_constraint_is_checked_at_load(
     with pytest.raises(ConfigError) as info:
         params_from_dict(raw)
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+    # one message per problem, each naming its key (a message is never split in two)
+    assert not any(p.startswith("<root>") for p in info.value.problems), info.value.problems
 
 
 def test_derived_columns_become_features_and_their_inputs_model_inputs() -> None:
