@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed-stamp
+# Most tests wait on servers and subprocesses: two pytest processes keep both cores busy.
+TEST_WORKERS ?= 2
 export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
@@ -26,11 +28,11 @@ init: install  ## initialize DVC (a local folder remote by default)
 run: init  ## run the training flow on the bundled dataset (embedded Prefect, no server)
 	loopml run
 
-test: init  ## run the whole test suite
-	pytest
+test: init  ## run the whole test suite (TEST_WORKERS processes, whole files per process)
+	pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: init  ## the suite without slow tests
-	pytest -m "not slow"
+	pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: install  ## ruff lint and format check
 	ruff check .
