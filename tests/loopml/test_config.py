@@ -27,8 +27,11 @@ def test_shipped_params_load() -> None:
 )
 def test_example_params_load(example: str) -> None:
     params = load_params(REPO_ROOT / "examples" / example / "params.yaml")
-    assert params.data.source.kind == "file"
+    assert params.data.source.kind == ("generator" if example == "derived" else "file")
     assert params.data.table.target in params.data.table.columns
+    if example == "derived":  # a duration in minutes from two timestamps
+        assert params.data.table.kinds["account_age_minutes"] == "numeric"
+        assert "account_age_minutes" in params.data.table.feature_columns
 
 
 @pytest.mark.parametrize(
