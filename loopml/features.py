@@ -182,10 +182,41 @@ def fit_transformer(
     return transformer
 
 
+def unusable_values(frame: pd.DataFrame, schema: SchemaConfig) -> list[str]:
+    """Every numeric feature (and a regression target) that holds text or non-finite numbers:
+    what validation would block by default, found again here so that a batch let through with
+    those checks off fails with the column's name instead of a scikit-learn traceback."""
+    numeric = [*schema.features_of("numeric"), *schema.features_of("integer")]
+    if schema.task == "regression":
+        numeric.append(schema.target)
+    problems = []
+    for c in (c for c in numeric if c in frame.columns):
+        col = frame[c]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            problems.append(f"column '{c}': declared numeric but holds {col.dtype} values")
+            continue
+        bad = int(np.isinf(col.to_numpy(dtype=float, na_value=np.nan)).sum())
+        if bad:
+            problems.append(f"column '{c}': {bad} non-finite value(s) (inf or -inf)")
+    return problems
+
+
 def fit_transformers(
     train: pd.DataFrame, schema: SchemaConfig, cfg: FeaturesConfig
 ) -> Transformers:
-    """Both feature pipelines, fitted on the training split only."""
+    """Both feature pipelines, fitted on the training split only.
+
+    Raises :class:`DataValidationError` naming every column whose values cannot be features."""
+    problems = unusable_values(train, schema)
+    if problems:
+        raise DataValidationError(
+            "features",
+            [
+                *problems,
+                "fix the source (validation blocks these unless validate.severity.finite "
+                "or .types is off)",
+            ],
+        )
     rows = _categorical_as_object(train, schema.features_of("categorical"))
     ordinal = build_tree_transformer(schema, cfg).fit(rows)
     return Transformers(onehot=fit_transformer(train, schema, cfg), ordinal=ordinal)

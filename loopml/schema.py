@@ -12,6 +12,8 @@ import pandas as pd
 
 from loopml.config import CleanConfig, SchemaConfig
 from loopml.derive import derive_columns
+from loopml.exceptions import SourceError
+from loopml.sources import TYPED
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,10 @@ def _to_numeric(col: pd.Series) -> pd.Series:
     try:
         return pd.to_numeric(col)
     except (ValueError, TypeError):
+        pass
+    try:  # Python's float() reads what pandas refuses, e.g. '1e400' (inf: the finite check)
+        return col.map(lambda v: v if pd.isna(v) else float(v)).astype("float64")
+    except (ValueError, TypeError):
         # Leave it as text: the GX type expectation names the column and fails the batch.
         return col.astype("string").astype(object)
 
@@ -78,13 +84,23 @@ _CONVERTERS = {
 }
 
 
+def _text_in_typed(col: pd.Series, kind: str) -> bool:
+    """Text stored in a typed file (Parquet) where the kind needs numbers, dates or booleans."""
+    return kind != "categorical" and pd.api.types.infer_dtype(col, skipna=True) == "string"
+
+
 def conform_frame(
     frame: pd.DataFrame,
     columns: Mapping[str, str],
     strip_whitespace: bool = True,
     rstrip: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Keep the declared ``columns`` and convert each to its kind where its values allow it."""
+    """Keep the declared ``columns`` and convert each to its kind where its values allow it.
+
+    In a typed frame (Parquet: ``attrs[TYPED]``), a column stored as text is left as text where
+    its kind is not categorical: the type check then names it (no silent conversion).
+    """
+    typed = bool(frame.attrs.get(TYPED))
     out = frame.copy(deep=False)
     if strip_whitespace:
         for name in out.columns[[pd.api.types.is_object_dtype(t) for t in out.dtypes]]:
@@ -102,7 +118,7 @@ def conform_frame(
         )
         out = out.drop(columns=extra)
     for name, kind in columns.items():
-        if name in out.columns:
+        if name in out.columns and not (typed and _text_in_typed(out[name], kind)):
             out[name] = _CONVERTERS[kind](out[name])
     return out
 
@@ -115,8 +131,42 @@ def with_derived(frame: pd.DataFrame, table: SchemaConfig) -> pd.DataFrame:
     return derive_columns(frame, table.expressions(), table.derived_kinds)
 
 
+_SEPARATORS = {";": "';'", "\t": "'\\t'", "|": "'|'"}
+
+
+def missing_columns_message(found: list[str], declared: list[str]) -> str | None:
+    """Why declared columns are missing, in words: expected versus found, a close match per
+    missing column, and a likely delimiter when the rows were read as one column."""
+    import difflib
+
+    missing = [c for c in declared if c not in found]
+    if not missing:
+        return None
+    if len(found) == 1:
+        sep = next((name for s, name in _SEPARATORS.items() if s in found[0]), None)
+        if sep:
+            return (
+                f"the rows were read as one column ('{found[0][:40]}...'): the separator looks "
+                f"like {sep}; set data.source.file.csv.sep: {sep}"
+            )
+    extra = [c for c in found if c not in declared]
+    named = []
+    for c in missing:
+        match = difflib.get_close_matches(c, extra, n=1, cutoff=0.6)
+        named.append(f"'{c}' (found '{match[0]}': renamed?)" if match else f"'{c}'")
+    shown = ", ".join(named[:12]) + (f" and {len(named) - 12} more" if len(named) > 12 else "")
+    return (
+        f"{len(missing)} of {len(declared)} declared column(s) missing: {shown}; "
+        f"the batch has {len(found)} column(s): {found[:10]}{' ...' if len(found) > 10 else ''}; "
+        "fix the source or data.schema.columns"
+    )
+
+
 def conform_batch(frame: pd.DataFrame, table: SchemaConfig, clean: CleanConfig) -> pd.DataFrame:
     """A raw batch as a snapshot holds it: the declared columns in their kinds, then the derived
-    columns."""
+    columns. Raises :class:`SourceError` naming what is missing when declared columns are."""
+    problem = missing_columns_message([str(c) for c in frame.columns], list(table.columns))
+    if problem:
+        raise SourceError(f"the batch does not match data.schema: {problem}")
     conformed = conform_frame(frame, table.columns, clean.strip_whitespace, clean.rstrip)
     return with_derived(conformed, table)

@@ -38,7 +38,31 @@ def redact_url(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+def _head(data: str | Path | io.BytesIO, size: int = 2048) -> bytes:
+    if isinstance(data, io.BytesIO):
+        return data.getvalue()[:size]
+    with open(data, "rb") as f:
+        return f.read(size)
+
+
+def sniff_not_csv(head: bytes) -> str | None:
+    """What a body that should be CSV is instead (an HTML error page, JSON, a binary file)."""
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "an HTML or XML page, not CSV (an error or login page?)"
+    if text.startswith((b"{", b"[")):
+        return "JSON, not CSV"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file: set format: parquet"
+    if b"\x00" in head:
+        return "a binary file, not CSV"
+    return None
+
+
 def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd.DataFrame:
+    instead = sniff_not_csv(_head(data))
+    if instead:
+        raise SourceError(f"{where}: the content is {instead}")
     try:
         return pd.read_csv(
             data,
@@ -52,8 +76,19 @@ def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd
         )
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1]
+        raise SourceError(
+            f"{where}: not {opts.encoding} text (found byte {bad!r}); "
+            "set the source's csv.encoding, e.g. encoding: latin-1"
+        ) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
         raise SourceError(f"{where}: not readable as CSV ({exc})") from exc
+
+
+TYPED = "loopml.typed"
+"""Frame attribute: the values carry their types (Parquet); text in a numeric column is an error,
+not something to parse."""
 
 
 def _read_parquet(data: str | Path | io.BytesIO, where: str) -> pd.DataFrame:
@@ -86,7 +121,9 @@ def read_files(path: Path, pattern: str, fmt: str, csv: CsvOptions) -> pd.DataFr
         kind = _format_of(f, fmt)
         frames.append(_read_csv(f, csv, str(f)) if kind == "csv" else _read_parquet(f, str(f)))
     frames = [f for f in frames if len(f.columns)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out.attrs[TYPED] = all(_format_of(f, fmt) == "parquet" for f in files)
+    return out
 
 
 def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFrame:
@@ -102,7 +139,11 @@ def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFr
     if resp.status_code >= 400:
         raise SourceError(f"{where}: HTTP {resp.status_code}", transient=resp.status_code >= 500)
     buf = io.BytesIO(resp.content)
-    return _read_csv(buf, csv, where) if fmt == "csv" else _read_parquet(buf, where)
+    if fmt == "csv":
+        return _read_csv(buf, csv, where)
+    frame = _read_parquet(buf, where)
+    frame.attrs[TYPED] = True
+    return frame
 
 
 def read_sql(url: str, query: str) -> pd.DataFrame:

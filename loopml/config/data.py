@@ -100,11 +100,47 @@ class DerivedColumn(Section):
         return {"expr": value} if isinstance(value, str) else value
 
 
+class ColumnBounds(Section):
+    """Hard bounds of a numeric column: a value outside them is impossible, not unusual."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColumnBounds:
+        if self.min is None and self.max is None:
+            raise ValueError("set min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+def _split_column_specs(value: object) -> object:
+    """``columns: {age: {type: numeric, min: 0, max: 130}}`` -> the kind in ``columns`` and the
+    bounds in ``bounds`` (a column may also be just ``age: numeric``)."""
+    if not isinstance(value, dict) or not isinstance(value.get("columns"), dict):
+        return value
+    columns, bounds = {}, dict(value.get("bounds") or {})
+    for name, spec in value["columns"].items():
+        if isinstance(spec, dict):
+            spec = dict(spec)
+            columns[name] = spec.pop("type", None)
+            if spec:
+                bounds[name] = spec
+        else:
+            columns[name] = spec
+    return {**value, "columns": columns, "bounds": bounds}
+
+
 class SchemaConfig(Section):
     """``data.schema``: the declared columns, derived columns, the target and the roles of
     special columns."""
 
     columns: dict[str, ColumnKind] = Field(min_length=1)
+    bounds: dict[str, ColumnBounds] = Field(
+        default_factory=dict,
+        description="Hard bounds per numeric column, from `columns: {c: {type, min, max}}`.",
+    )
     derived: dict[str, DerivedColumn] = Field(
         default_factory=dict, description="Columns computed from the declared ones, in order."
     )
@@ -114,10 +150,21 @@ class SchemaConfig(Section):
     time_column: str | None = None
     drop_columns: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _column_specs(cls, value: object) -> object:
+        return _split_column_specs(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> SchemaConfig:
         problems = [
             f"derived.{n}: also declared in columns" for n in self.derived if n in self.columns
+        ]
+        problems += [
+            f"columns.{n}: min/max need a numeric or integer column"
+            + (" (not declared)" if n not in self.columns else f" (declared {self.columns[n]})")
+            for n in self.bounds
+            if self.columns.get(n) not in ("numeric", "integer")
         ]
         try:
             self.expressions()

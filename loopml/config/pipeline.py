@@ -26,6 +26,13 @@ class SeverityConfig(Section):
     row_count: Severity = "blocking"
     target: Severity = "blocking"
     class_balance: Severity = "blocking"
+    finite: Severity = Field(
+        "blocking", description="inf, -inf and values beyond the float range in numeric columns."
+    )
+    bounds: Severity = Field(
+        "blocking", description="Hard bounds declared per column (data.schema.columns.<c>.min/max)."
+    )
+    duplicate_rows: Severity = Field("warning", description="Rows repeated in the same batch.")
 
 
 class ValidateConfig(Section):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from loopml.config import SchemaConfig, ValidateConfig
 from loopml.quality.report import Finding, ValidationReport, short
-from loopml.quality.suite import Suite, declared_suite, without_declared
+from loopml.quality.suite import Suite, declared_suite, impossible_suite, without_declared
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,14 @@ def _type_observed(values: pd.Series, kind: str) -> str:
     return f"declared {kind}, found {found} ({share} do not fit, e.g. {examples})"
 
 
+def _close_match(column: str | None, found: pd.Index) -> str:
+    import difflib
+
+    undeclared = [str(c) for c in found if c not in (column,)]
+    match = difflib.get_close_matches(str(column), undeclared, n=1, cutoff=0.6)
+    return f" (the batch has '{match[0]}': renamed?)" if match else ""
+
+
 def _finding(res: dict[str, Any], frame: pd.DataFrame, kinds: Mapping[str, str]) -> Finding:
     conf = res["expectation_config"]
     kwargs = dict(conf.get("kwargs") or {})
@@ -182,9 +190,12 @@ def _finding(res: dict[str, Any], frame: pd.DataFrame, kinds: Mapping[str, str])
     meta = conf.get("meta") or {}
     check = meta.get("check", "columns")
     if conf["type"] == "expect_column_to_exist":
-        observed = "column is absent"
+        observed = "column is absent" + _close_match(column, frame.columns)
     elif check == "types" and column in kinds and column in frame.columns:
         observed = _type_observed(frame[column], kinds[column])
+    elif conf["type"] == "expect_column_distinct_values_to_be_in_set" and column in frame.columns:
+        unseen = set(map(str, frame[column].dropna().unique())) - set(map(str, kwargs["value_set"]))
+        observed = f"values never seen before: {short(sorted(unseen), 5)}"
     else:
         observed = _observed(res)
     return Finding(
@@ -244,10 +255,15 @@ def check_declared_types(
     frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig, snapshot_version: str
 ) -> ValidationReport:
     """Every declared column present and of its declared kind, before anything is profiled or
-    fitted (:func:`loopml.quality.suite.declared_suite`, run by GX)."""
-    return validate_frame(
+    fitted (:func:`loopml.quality.suite.declared_suite`, run by GX); then, when they are, no
+    impossible value (:func:`loopml.quality.suite.impossible_suite`)."""
+    declared = validate_frame(
         frame, declared_suite(schema, cfg), cfg, snapshot_version, kinds=schema.kinds
     )
+    if not declared.success:
+        return declared
+    impossible = validate_frame(frame, impossible_suite(schema, cfg), cfg, snapshot_version)
+    return declared.merged(impossible)
 
 
 def validate_profiled(

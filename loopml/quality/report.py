@@ -19,8 +19,21 @@ class Finding:
         col = f"column '{self.column}': " if self.column else ""
         if self.observed.startswith("declared "):  # a type failure says it all
             return f"[{self.check}] {col}{self.observed}"
+        if self.check in _PLAIN and not self.observed.startswith("error"):
+            observed = self.observed
+            if self.check == "duplicate_rows":  # whole rows as examples would flood the log
+                observed = observed.split(", e.g.")[0]
+            return f"[{self.check}] {col}{observed}: {_PLAIN[self.check](self.expected)}"
         exp = ", ".join(f"{k}={short(v)}" for k, v in self.expected.items())
         return f"[{self.check}] {col}{self.expectation}({exp}) -> observed {self.observed}"
+
+
+_PLAIN = {
+    "finite": lambda e: "not finite numbers (inf, -inf or beyond the float range)",
+    "bounds": lambda e: f"outside the declared bounds [{e.get('min_value')}, {e.get('max_value')}]",
+    "duplicate_rows": lambda e: "repeat another row of the batch in every column",
+}
+"""Plain words for the checks of impossible values (their GX form says little)."""
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,10 @@ def _target_checks(
     return exps
 
 
-DECLARED = frozenset({"columns", "types"})
+DECLARED = frozenset({"columns", "types", "finite", "bounds", "duplicate_rows"})
 """Check categories that follow from the declared schema alone (checked before profiling)."""
+
+FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 def _declared(col: str, kind: str) -> list[dict[str, Any]]:
@@ -193,11 +195,54 @@ def _declared(col: str, kind: str) -> list[dict[str, Any]]:
     return exps
 
 
+def _impossible(col: str, kind: str, schema: SchemaConfig) -> list[dict[str, Any]]:
+    """Values no numeric column may hold (inf, -inf), and the column's declared hard bounds."""
+    if kind not in ("numeric", "integer"):
+        return []
+    exps = [
+        _expectation(
+            "expect_column_values_to_be_between",
+            "finite",
+            column=col,
+            min_value=-FLOAT_MAX,
+            max_value=FLOAT_MAX,
+        )
+    ]
+    bounds = schema.bounds.get(col)
+    if bounds is not None:
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                "bounds",
+                column=col,
+                min_value=bounds.min,
+                max_value=bounds.max,
+            )
+        )
+    return exps
+
+
 def declared_suite(schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
     """The expectations the declared schema alone implies: every column present, every value of
     its declared kind. The schema, not a stored suite, is their source."""
     exps = [e for col, kind in schema.kinds.items() for e in _declared(col, kind)]
     return Suite(name=f"{cfg.suite_name}-declared", expectations=exps)
+
+
+def impossible_suite(schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
+    """What no batch of the declared schema may hold, checked once the columns and kinds are
+    right: infinite numbers, values outside declared hard bounds, repeated rows."""
+    kinds = schema.kinds
+    exps = [e for col, kind in kinds.items() for e in _impossible(col, kind, schema)]
+    exps.append(
+        _expectation(
+            "expect_compound_columns_to_be_unique",
+            "duplicate_rows",
+            column_list=list(kinds),
+            ignore_row_if="never",
+        )
+    )
+    return Suite(name=f"{cfg.suite_name}-impossible", expectations=exps)
 
 
 def without_declared(suite: Suite) -> Suite:
