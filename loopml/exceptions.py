@@ -9,6 +9,7 @@ Hierarchy::
     ├── InputError             rows to predict do not fit the model (serving, batch scoring)
     ├── VersioningError        DVC could not version or fetch a snapshot
     ├── TrainingError          a candidate failed to train
+    ├── StorageError           the disk is full or not writable (nothing partial is left)
     └── PromotionRefused       a candidate did not pass the promotion policy
 """
 
@@ -64,6 +65,10 @@ class InputError(LoopmlError, ValueError):
 
 class VersioningError(LoopmlError):
     """DVC failed to add, push or fetch data."""
+
+
+class StorageError(LoopmlError):
+    """Writing failed for lack of space or permission; what was being written is not kept."""
 
 
 class TrainingError(LoopmlError):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from loopml.exceptions import InputError
+from loopml.exceptions import InputError, StorageError
 
 log = logging.getLogger(__name__)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -51,6 +51,9 @@ class PredictionRow:
             orjson.dumps(self.prediction, option=_NUMPY).decode(),
             self.probability,
         )
+
+
+_INSERT_PREDICTIONS = "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def utc_now() -> str:
@@ -111,15 +114,29 @@ class PredictionLog:
                     batches.append(more)
                 encoded = [r.encoded() for b in batches for r in b]
                 with self._lock:
-                    self._conn.executemany(
-                        "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", encoded
-                    )
+                    self._transaction(_INSERT_PREDICTIONS, encoded)
                 for _ in batches[1:]:
                     self._pending.task_done()
-            except Exception:  # never lose the writer: log and carry on
+            except StorageError as exc:  # never lose the writer: say so and carry on
+                log.error("%s", exc)
+            except Exception:
                 log.exception("writing to the prediction log failed")
             finally:
                 self._pending.task_done()
+
+    def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """All ``rows`` or none (a full disk leaves no partial batch). Hold ``_lock``."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(sql, rows)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StorageError(
+                f"prediction log {self.path}: {len(rows)} row(s) not written ({exc}); "
+                "free disk space or move paths.prediction_log"
+            ) from exc
 
     def flush(self) -> None:
         """Wait until every appended row is in the database."""
@@ -141,7 +158,7 @@ class PredictionLog:
             unknown = [(r, i) for r, i, _ in labels if (r, i) not in known]
             if unknown:
                 raise InputError(f"no logged prediction for request_id/row {unknown[:5]}")
-            self._conn.executemany(
+            self._transaction(
                 "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
                 [(r, i, lb, ts) for r, i, lb in labels],
             )

@@ -46,6 +46,15 @@ class ServeConfig(Section):
         "(compiled fast path only); larger ones in a worker thread.",
     )
     token_env: str = Field("LOOPML_API_TOKEN", description="Bearer token read from this variable.")
+    max_body_bytes: int = Field(
+        2_000_000, ge=1024, description="Largest request body; larger ones get 413 unread."
+    )
+    max_records: int = Field(
+        10_000, ge=1, le=1_000_000, description="Records (or labels) per request."
+    )
+    max_string_length: int = Field(
+        1024, ge=16, description="Longest string value of one field (422 beyond it)."
+    )
 
 
 class ScoreConfig(Section):

@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from loopml.config import Params, ServeConfig
-from loopml.exceptions import InputError
+from loopml.exceptions import InputError, StorageError
 from loopml.serving.batcher import MicroBatcher
-from loopml.serving.fastpath import check_records
+from loopml.serving.guard import Guard
+from loopml.serving.inputs import check_records
+from loopml.serving.labels import LabelsBody, PredictBody, parse_labels
 from loopml.serving.server import ModelServer
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes, str | None], Awaitable[tuple[int, bytes]]]
+Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
 
 class _State:
@@ -68,23 +71,8 @@ def _lifespan(
     return lifespan
 
 
-def _parse_labels(body: Any) -> list[tuple[str, int, str]]:
-    items = body.get("labels") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not items:
-        raise InputError("expected {'labels': [{'request_id': ..., 'row': 0, 'label': ...}]}")
-    parsed = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
-            raise InputError(f"label {i} needs 'request_id' and 'label'")
-        parsed.append((str(item["request_id"]), int(item.get("row", 0)), json.dumps(item["label"])))
-    return parsed
-
-
-def _add_routes(app: FastAPI, state: _State, token_env: str) -> None:
-    def _auth(request: Request) -> None:
-        token = os.environ.get(token_env)
-        if token and request.headers.get("authorization") != f"Bearer {token}":
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+def _add_routes(app: FastAPI, state: _State, cfg: ServeConfig) -> None:
+    """The routes besides ``POST /predict`` (:class:`Guard` has checked the token already)."""
 
     @app.exception_handler(InputError)
     async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
@@ -95,24 +83,42 @@ def _add_routes(app: FastAPI, state: _State, token_env: str) -> None:
         server = state.server
         return {"status": "ok", "model": server.name, "version": server.current.version}
 
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Only where and what: the offending value may be huge, or not JSON at all (inf, NaN).
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:10]
+        ]
+        return JSONResponse(status_code=422, content={"detail": "; ".join(problems)})
+
+    @app.exception_handler(StorageError)
+    async def _no_space(request: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse(status_code=507, content={"detail": str(exc)})
+
     @app.get("/model")
-    async def model_info(request: Request) -> dict[str, Any]:
-        _auth(request)
+    async def model_info() -> dict[str, Any]:
         return state.server.current.info.to_json()
 
-    @app.post("/labels")
-    async def labels(request: Request) -> dict[str, Any]:
-        _auth(request)
-        parsed = _parse_labels(await request.json())
+    @app.post(
+        "/labels",
+        responses={422: {"description": "A malformed or unknown label; the message says which."}},
+    )
+    async def labels(body: LabelsBody) -> dict[str, Any]:
+        """Ground truth for logged predictions, by request id and row."""
+        parsed = parse_labels(body, cfg.max_records, cfg.max_string_length)
         count = await asyncio.to_thread(state.server.log.add_labels, parsed)
         return {"labels": count}
 
+    @app.post("/predict")
+    async def predict(body: PredictBody) -> dict[str, Any]:  # pragma: no cover - shadowed
+        """JSON records: one object, a list, or ``{"records": [...]}``. (Answered by the fast
+        path; declared here for the OpenAPI schema.)"""
+        raise AssertionError("POST /predict is answered by PredictRoute")
 
-def _predict_handler(state: _State, token_env: str) -> Handler:
-    async def predict(body: bytes, authorization: str | None) -> tuple[int, bytes]:
-        token = os.environ.get(token_env)
-        if token and authorization != f"Bearer {token}":
-            return 401, _detail("missing or wrong bearer token")
+
+def _predict_handler(state: _State, cfg: ServeConfig) -> Handler:
+    async def predict(body: bytes) -> tuple[int, bytes]:
         try:
             try:
                 parsed = orjson.loads(body)
@@ -122,7 +128,13 @@ def _predict_handler(state: _State, token_env: str) -> Handler:
             if isinstance(records, dict):
                 records = [records]
             current = state.server.current
-            checked = check_records(records, current.model.input_kinds, current.required)
+            checked = check_records(
+                records,
+                current.model.input_kinds,
+                current.required,
+                cfg.max_records,
+                cfg.max_string_length,
+            )
         except InputError as exc:
             return 422, _detail(str(exc))
         try:
@@ -134,9 +146,7 @@ def _predict_handler(state: _State, token_env: str) -> Handler:
     return predict
 
 
-def create_app(
-    client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: Path
-) -> PredictRoute:
+def create_app(client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: Path) -> Guard:
     """The ASGI app serving ``model_name@cfg.alias`` from the registry behind ``client``."""
     state = _State()
     app = FastAPI(
@@ -144,8 +154,8 @@ def create_app(
         description="POST /predict with JSON records (one object, a list, or {'records': [...]}).",
         lifespan=_lifespan(state, client, model_name, cfg, log_path),
     )
-    _add_routes(app, state, cfg.token_env)
-    return PredictRoute(app, _predict_handler(state, cfg.token_env))
+    _add_routes(app, state, cfg)
+    return Guard(PredictRoute(app, _predict_handler(state, cfg)), cfg.token_env, cfg.max_body_bytes)
 
 
 def _detail(message: str) -> bytes:
@@ -178,10 +188,7 @@ class PredictRoute:
                     return
                 chunks.append(message.get("body", b""))
                 more = message.get("more_body", False)
-            auth = next(
-                (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
-            )
-            status, payload = await self.handler(b"".join(chunks), auth)
+            status, payload = await self.handler(b"".join(chunks))
         await send(
             {
                 "type": "http.response.start",
@@ -195,7 +202,7 @@ class PredictRoute:
         await send({"type": "http.response.body", "body": payload})
 
 
-def app_from_params(params: Params) -> PredictRoute:
+def app_from_params(params: Params) -> Guard:
     """The server app for a loaded ``Params`` (its tracking store, model and ``serve`` section)."""
     from loopml.tracking import setup_tracking
 
@@ -208,7 +215,7 @@ def app_from_params(params: Params) -> PredictRoute:
 PARAMS_ENV, OVERRIDES_ENV = "LOOPML_SERVE_PARAMS", "LOOPML_SERVE_OVERRIDES"
 
 
-def app_from_environment() -> PredictRoute:
+def app_from_environment() -> Guard:
     """App factory for worker processes (``serve.workers`` > 1): params from the environment."""
     from loopml.config import load_params
     from loopml.runtime import configure_environment

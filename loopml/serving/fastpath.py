@@ -17,107 +17,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loopml.exceptions import InputError
+from loopml.serving.inputs import check_records, records_frame
 
 log = logging.getLogger(__name__)
-
-MAX_RECORDS = 10_000
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
 
 
 class NotCompilable(Exception):
     """The transformer has a step the fast path does not reproduce."""
-
-
-# --------------------------------------------------------------------------- input checking
-def _as_datetime(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        try:
-            stamp = pd.to_datetime(value, format="mixed")
-        except (ValueError, TypeError, OverflowError):
-            return None
-        if pd.isna(stamp):
-            return None
-        parsed = stamp.to_pydatetime()
-    # Training drops the zone and keeps the wall time (loopml.schema); so does serving.
-    return parsed.replace(tzinfo=None) if parsed.tzinfo is not None else parsed
-
-
-def _as_bool(col: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    low = value.strip().lower() if isinstance(value, str) else None
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise InputError(f"column '{col}': expected true or false, got {value!r}")
-
-
-def _check_value(col: str, kind: str, value: Any) -> Any:
-    """One JSON value as its column kind (None for missing), or :class:`InputError`."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if kind in ("numeric", "integer"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(f"column '{col}': expected a number, got {value!r}")
-        return value
-    if kind == "boolean":
-        return _as_bool(col, value)
-    if kind == "datetime":
-        parsed = _as_datetime(value) if isinstance(value, str) else None
-        if parsed is None:
-            raise InputError(f"column '{col}': expected a date-time, got {value!r}")
-        return parsed
-    if isinstance(value, dict | list):
-        raise InputError(f"column '{col}': expected a string, got {value!r}")
-    return value.strip() if isinstance(value, str) else str(value)
-
-
-def check_records(
-    records: Any, kinds: dict[str, str], required: frozenset[str] | set[str]
-) -> list[dict[str, Any]]:
-    """Request records as dicts of the model's input columns with typed values.
-
-    Raises :class:`InputError` naming the record, column and problem (all missing columns at
-    once). Columns the model does not use are dropped; optional columns may be absent.
-    """
-    if not isinstance(records, list):
-        raise InputError("expected a JSON object, a list of objects or {'records': [...]}")
-    if not records:
-        raise InputError("no records to predict")
-    if len(records) > MAX_RECORDS:
-        raise InputError(f"{len(records)} records in one request; at most {MAX_RECORDS}")
-    out = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise InputError(f"record {i} is not a JSON object")
-        missing = sorted(c for c in required if c not in rec)
-        if missing:
-            where = f" in record {i}" if len(records) > 1 else ""
-            raise InputError(f"missing column(s){where}: {missing}")
-        out.append({c: _check_value(c, k, rec.get(c)) for c, k in kinds.items()})
-    return out
-
-
-def records_frame(records: Sequence[dict[str, Any]], kinds: dict[str, str]) -> pd.DataFrame:
-    """Checked records as a frame for the reference path (``LoopmlModel.features``)."""
-    frame = pd.DataFrame.from_records(list(records), columns=list(kinds))
-    for col, kind in kinds.items():
-        if kind == "datetime":
-            frame[col] = pd.to_datetime(frame[col])
-    return frame
 
 
 # --------------------------------------------------------------------------- compiling

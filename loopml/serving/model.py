@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.registry import LoadedVersion, load_alias
-from loopml.serving.fastpath import compile_features, records_frame
+from loopml.serving.fastpath import compile_features
+from loopml.serving.inputs import records_frame
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

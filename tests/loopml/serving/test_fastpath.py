@@ -14,10 +14,12 @@ from sklearn.preprocessing import FunctionTransformer
 
 from loopml.config import FeaturesConfig, load_params
 from loopml.datagen import generate_churn
+from loopml.exceptions import InputError
 from loopml.features import fit_transformer
 from loopml.pyfunc import LoopmlModel
 from loopml.schema import conform_frame
-from loopml.serving.fastpath import InputError, check_records, compile_features, records_frame
+from loopml.serving.fastpath import compile_features
+from loopml.serving.inputs import check_records, records_frame
 from tests.conftest import REPO_ROOT as ROOT
 
 
@@ -156,7 +158,7 @@ def test_bad_values_name_the_column(change: dict[str, Any], phrase: str) -> None
         ("text", "expected a JSON object, a list of objects"),
         ([GOOD, 5], "record 1 is not a JSON object"),
         ([GOOD, {"age": 1}], "missing column(s) in record 1: ['at', 'flag', 'n', 'plan']"),
-        ([GOOD] * 10_001, "10001 records in one request; at most 10000"),
+        ([GOOD] * 10_001, "10,001 records in one request > serve.max_records"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(records: Any, phrase: str) -> None:
