@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import re
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pandas as pd
 
 from loopml.config import CsvOptions, SourceConfig
 from loopml.exceptions import SourceError
+from loopml.secrets import expand, redact, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,6 @@ def describe_source(source: SourceConfig) -> str:
         return f"url({redact_url(source.url.url)})"
     assert source.sql is not None
     return f"sql({redact_url(source.sql.url)})"
-
-
-def redact_url(url: str) -> str:
-    """``scheme://user:password@host`` with the password masked."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def _head(data: str | Path | io.BytesIO, size: int = 2048) -> bytes:
@@ -149,18 +143,20 @@ def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFr
 def read_sql(url: str, query: str) -> pd.DataFrame:
     import sqlalchemy as sa
 
-    url = os.path.expandvars(url)
+    where = redact_url(url)  # the reference as written, or the URL with its password masked
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(expand(url, "data.source.sql.url"))
     except Exception as exc:
-        raise SourceError(f"{redact_url(url)}: not a usable SQLAlchemy URL ({exc})") from exc
+        raise SourceError(f"{where}: not a usable SQLAlchemy URL ({redact(str(exc))})") from None
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except sa.exc.OperationalError as exc:
-        raise SourceError(f"{redact_url(url)}: unreachable ({exc.orig})", transient=True) from exc
+        raise SourceError(
+            f"{where}: unreachable ({redact(str(exc.orig))})", transient=True
+        ) from None
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"{redact_url(url)}: query failed ({exc})") from exc
+        raise SourceError(f"{where}: query failed ({redact(str(exc))})") from None
     finally:
         engine.dispose()
 

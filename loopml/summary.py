@@ -10,7 +10,7 @@ from loopml.candidates import TrainedCandidates
 from loopml.evaluation import Evaluated
 from loopml.features import FeatureSet
 from loopml.promotion import Decision
-from loopml.sources import redact_url
+from loopml.secrets import redact_url
 from loopml.tracking import Tracking
 
 

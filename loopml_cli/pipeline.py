@@ -199,6 +199,13 @@ def _draft(
     )
     for warning in d.warnings:
         console.print(f"check: {warning}", style="yellow", markup=False)
+    if "${LOOPML_SOURCE_URL}" in drafted.text:
+        console.print(
+            "the URL holds a password: params.yaml refers to ${LOOPML_SOURCE_URL}; "
+            "set that variable to the URL before `loopml run`",
+            style="yellow",
+            markup=False,
+        )
 
 
 @app.command()

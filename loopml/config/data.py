@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from loopml.config.base import ColumnKind, Fraction, Section
 from loopml.derive import Expression, parse
 from loopml.exceptions import ConfigError
+from loopml.secrets import refuse_literal_secret
 
 
 class DriftConfig(Section):
@@ -61,14 +62,16 @@ class UrlSource(Section):
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
+        if not v.startswith(("http://", "https://", "${")):
             raise ValueError("must start with http:// or https://")
-        return v
+        return refuse_literal_secret(v) or v
 
 
 class SqlSource(Section):
     url: str = Field(description="SQLAlchemy URL; ${ENV_VAR} references are expanded at read time.")
     query: str = Field(min_length=1)
+
+    _no_literal_secret = field_validator("url")(refuse_literal_secret)
 
 
 SourceKind = Literal["generator", "file", "url", "sql"]

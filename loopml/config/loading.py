@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from loopml.config.params import Params
 from loopml.exceptions import ConfigError
+from loopml.secrets import redact
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def _format_errors(err: ValidationError) -> list[str]:
             continue
         else:
             got = e.get("input")
-            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            shown = redact(repr(got)) if not isinstance(got, dict | list) else type(got).__name__
             msg = f"{path or '<root>'}: {e['msg'].removeprefix('Value error, ')} (got {shown})"
         problems.append(msg)
     return problems

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from loopml.aliases import CHAMPION
 from loopml.config.base import Section
 from loopml.config.data import GeneratorSource, SourceConfig
+from loopml.secrets import refuse_literal_secret
 
 
 class MonitorConfig(Section):
@@ -27,7 +28,11 @@ class MonitorConfig(Section):
     cooldown_minutes: float = Field(60.0, ge=0.0)
     trigger: bool = True
     training_deployment: str = "training/training"
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        None, description="POST the verdict here; a URL with a token as a ${ENV_VAR} reference."
+    )
+
+    _no_literal_secret = field_validator("webhook_url")(refuse_literal_secret)
     schedule_cron: str = "*/30 * * * *"
 
 

@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 
 from loopml.exceptions import SourceError
-from loopml.sources import redact_url
+from loopml.secrets import expand, has_credentials, is_reference, redact_url
+
+SOURCE_URL_REFERENCE = "${LOOPML_SOURCE_URL}"
 
 MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "None", "-", "")
 SAMPLE_BYTES = 1 << 20
@@ -167,7 +169,7 @@ def sample_sql(url: str, table: str | None, query: str | None, rows: int) -> Sam
     if not (table or query):
         raise SourceError("an SQL source needs --table or --query")
     statement = query or f'SELECT * FROM "{table}"'
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(expand(url, "--from"))
     try:
         with engine.connect() as conn:
             frame = pd.read_sql_query(
@@ -177,7 +179,9 @@ def sample_sql(url: str, table: str | None, query: str | None, rows: int) -> Sam
         raise SourceError(f"{redact_url(url)}: {type(exc).__name__}: {exc.orig}") from exc
     finally:
         engine.dispose()
-    return Sample(frame, {"kind": "sql", "sql": {"url": url, "query": statement}})
+    # A password never goes into the draft: it refers to the variable that holds the URL.
+    written = url if is_reference(url) or not has_credentials(url) else SOURCE_URL_REFERENCE
+    return Sample(frame, {"kind": "sql", "sql": {"url": written, "query": statement}})
 
 
 def read_sample(

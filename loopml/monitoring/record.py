@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from loopml.config import MonitorConfig
+from loopml.exceptions import LoopmlError
 from loopml.monitoring.data import Champion
 from loopml.monitoring.drift import DriftResult, finite_scores
 from loopml.monitoring.policy import TRIGGERED_TAG, Verdict
@@ -78,9 +79,15 @@ def notify(url: str, message: str) -> bool:
     """POST ``{"text": message}`` to a webhook; a failure is logged, never raised."""
     import requests
 
+    from loopml.secrets import expand, redact_url
+
     try:
-        requests.post(url, json={"text": message}, timeout=5).raise_for_status()
-    except requests.RequestException as exc:
-        log.warning("webhook %s failed: %s", url, exc)
+        target = expand(url, "monitor.webhook_url")
+        requests.post(target, json={"text": message}, timeout=5).raise_for_status()
+    except (requests.RequestException, LoopmlError) as exc:
+        # The exception's text repeats the URL's path and query: only its kind is logged.
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        reason = f"HTTP {status}" if status else type(exc).__name__
+        log.warning("webhook %s failed: %s", redact_url(url), reason)
         return False
     return True
