@@ -10,6 +10,7 @@ Hierarchy::
     ├── VersioningError        DVC could not version or fetch a snapshot
     ├── TrainingError          a candidate failed to train
     ├── StorageError           the disk is full or not writable (nothing partial is left)
+    ├── IntegrityError         a snapshot does not match its version and cannot be restored
     └── PromotionRefused       a candidate did not pass the promotion policy
 """
 
@@ -69,6 +70,10 @@ class VersioningError(LoopmlError):
 
 class StorageError(LoopmlError):
     """Writing failed for lack of space or permission; what was being written is not kept."""
+
+
+class IntegrityError(LoopmlError):
+    """A file does not match the hash it is known by (and no good copy could be restored)."""
 
 
 class TrainingError(LoopmlError):

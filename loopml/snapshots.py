@@ -17,9 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from loopml.config import VersioningConfig
-from loopml.exceptions import SourceError, VersioningError
+from loopml.exceptions import IntegrityError, SourceError, VersioningError
 from loopml.io import read_json, write_json, write_parquet
-from loopml.versioning import dvc_add, dvc_push, file_md5, find_repo_root, remove_quietly
+from loopml.versioning import (
+    dvc_add,
+    dvc_fetch_checkout,
+    dvc_push,
+    file_md5,
+    find_repo_root,
+    remove_quietly,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +138,46 @@ def current_snapshot(current_pointer: Path) -> Snapshot:
     return Snapshot(**{**meta, "path": str(path)})
 
 
-def read_snapshot(snapshot: Snapshot) -> pd.DataFrame:
-    """The rows of a snapshot in the workspace."""
+def _found(path: Path) -> str:
+    return file_md5(path) if path.is_file() else "missing"
+
+
+def verify_snapshot(snapshot: Snapshot) -> Path:
+    """The snapshot's file, checked against its version (the md5 DVC recorded for it).
+
+    A missing, truncated or altered file is restored from the DVC cache or remote once
+    (``dvc pull --force``); if that cannot bring back a matching copy, :class:`IntegrityError`
+    names the file, both hashes and what to do."""
     path = Path(snapshot.path)
-    if not path.is_file():
-        raise SourceError(
-            f"{path}: snapshot {snapshot.version} is not in the workspace (dvc pull?)"
-        )
-    return pd.read_parquet(path)
+    found = _found(path)
+    if found == snapshot.version:
+        return path
+    dvc_file = path.with_name(path.name + ".dvc")
+    root = find_repo_root(path.resolve().parent) if dvc_file.is_file() else None
+    log.warning(
+        "snapshot %s: found md5 %s, expected %s; %s",
+        path, found, snapshot.version, "restoring it with DVC" if root else "no DVC copy",
+    )  # fmt: skip
+    if root is not None:
+        try:
+            dvc_fetch_checkout(path, root, force=True)
+        except VersioningError as exc:
+            log.warning("%s", exc)
+        found = _found(path)
+        if found == snapshot.version:
+            log.info("snapshot %s restored from the DVC cache/remote", path.name)
+            return path
+    raise IntegrityError(
+        f"snapshot {path} does not match its version: expected md5 {snapshot.version}, found "
+        f"{found}; no good copy in the DVC cache or remote. Collect the batch again "
+        "(`loopml collect`) or restore the file from a backup"
+    )
+
+
+def read_snapshot(snapshot: Snapshot) -> pd.DataFrame:
+    """The rows of a snapshot, verified against its version first (:func:`verify_snapshot`)."""
+    path = verify_snapshot(snapshot)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow's own errors; a matching md5 makes this unlikely
+        raise IntegrityError(f"snapshot {path} is not readable as Parquet: {exc}") from None

@@ -88,11 +88,14 @@ def dvc_move(src: Path, dst: Path, root: Path) -> None:
             raise VersioningError(f"dvc move {src} {dst} failed: {exc}") from exc
 
 
-def dvc_fetch_checkout(path: Path, root: Path, remote: str | None = None) -> None:
-    """Bring a tracked file back into the workspace (``dvc pull path``)."""
+def dvc_fetch_checkout(
+    path: Path, root: Path, remote: str | None = None, force: bool = False
+) -> None:
+    """Bring a tracked file back into the workspace (``dvc pull path``; ``force`` replaces a
+    modified copy)."""
     with _repo(root) as repo:
         try:
-            repo.pull(targets=[str(path.resolve())], remote=remote)  # type: ignore[attr-defined]
+            repo.pull(targets=[str(path.resolve())], remote=remote, force=force)  # type: ignore[attr-defined]
         except Exception as exc:
             raise VersioningError(f"dvc pull {path} failed: {exc}") from exc
 

@@ -16,8 +16,8 @@ from loopml.exceptions import LoopmlError, SourceError
 from loopml.predlog import read_prediction_log
 from loopml.registry import version_metrics
 from loopml.schema import conform_frame, with_derived
+from loopml.snapshots import Snapshot, read_snapshot
 from loopml.sources import read_batch
-from loopml.versioning import dvc_fetch_checkout, find_repo_root
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -41,7 +41,7 @@ class Reference:
 def reference_data(
     client: MlflowClient, model_name: str, snapshots_dir: Path, schema: SchemaConfig
 ) -> Reference:
-    """The champion's training snapshot (pulled with DVC when not in the workspace)."""
+    """The champion's training snapshot, verified (pulled with DVC when missing or altered)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -54,14 +54,9 @@ def reference_data(
     if not version:
         raise LoopmlError(f"{model_name} v{mv.version} has no loopml.data_version tag")
     path = snapshots_dir / f"{version}.parquet"
-    if not path.is_file():
-        root = find_repo_root(snapshots_dir.resolve())
-        if root is None or not path.with_name(path.name + ".dvc").is_file():
-            raise SourceError(
-                f"snapshot {version} of {model_name} v{mv.version} is not available at {path}"
-            )
-        dvc_fetch_checkout(path, root)
-    frame = conform_frame(pd.read_parquet(path), schema.kinds)
+    # verified against its md5, pulled with DVC when missing or altered
+    snapshot = Snapshot(version, str(path), rows=0, columns=[], source="", dvc_tracked=True)
+    frame = conform_frame(read_snapshot(snapshot), schema.kinds)
     champion = Champion(str(mv.version), version, version_metrics(dict(mv.tags)))
     return Reference(frame=frame, champion=champion)
 
