@@ -25,6 +25,7 @@ from loopml.candidates import LoggedCandidate
 from loopml.config import LOWER_IS_BETTER, EvaluateConfig, Params, PromoteConfig
 from loopml.evaluation import Evaluation
 from loopml.exceptions import PromotionRefused
+from loopml.integrity import sign_version
 from loopml.metrics import bootstrap_interval, is_better, metrics_for, passes_floor
 from loopml.modeldata import ModelData
 from loopml.registry import alias_version, ensure_registered_model, load_version
@@ -207,6 +208,7 @@ def _move_aliases(
     if champion is not None:
         client.set_registered_model_alias(name, PREVIOUS, champion)
         aliases[PREVIOUS] = champion
+    sign_version(client, name, version)  # before the alias moves: servers verify what it names
     client.set_registered_model_alias(name, CHAMPION, version)
     aliases[CHAMPION] = version
     return aliases

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from loopml.aliases import CHAMPION, PREVIOUS
 from loopml.exceptions import PromotionRefused
+from loopml.integrity import verified_location
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -66,8 +67,14 @@ def load_model(location: str) -> tuple[LoopmlModel, frozenset[str]]:
     return pyfunc.unwrap_python_model(), required
 
 
-def _loaded(client: MlflowClient, mv: ModelVersion) -> LoadedVersion:
-    model, required = load_model(client.get_model_version_download_uri(mv.name, mv.version))
+def _loaded(client: MlflowClient, mv: ModelVersion, verify: bool = False) -> LoadedVersion:
+    """``verify``: load only artifacts whose digest and signature match
+    (:func:`loopml.integrity.verified_location`); promotion itself loads unsigned versions."""
+    if verify:
+        location = verified_location(client, mv.name, str(mv.version), dict(mv.tags))
+    else:
+        location = client.get_model_version_download_uri(mv.name, mv.version)
+    model, required = load_model(location)
     return LoadedVersion(
         name=mv.name,
         version=str(mv.version),
@@ -82,8 +89,8 @@ def load_version(client: MlflowClient, name: str, version: str) -> LoadedVersion
     return _loaded(client, client.get_model_version(name, version))
 
 
-def load_alias(client: MlflowClient, name: str, alias: str) -> LoadedVersion:
-    return _loaded(client, client.get_model_version_by_alias(name, alias))
+def load_alias(client: MlflowClient, name: str, alias: str, verify: bool = False) -> LoadedVersion:
+    return _loaded(client, client.get_model_version_by_alias(name, alias), verify)
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -23,7 +23,7 @@ from tasks._policies import IO
 @task(name="load-scorer", cache_policy=NO_CACHE, **IO)
 def load_scorer(tracking: Tracking, model_name: str, alias: str) -> LoadedVersion:
     """The model version the alias points to (:func:`loopml.registry.load_alias`)."""
-    return registry.load_alias(tracking.client(), model_name, alias)
+    return registry.load_alias(tracking.client(), model_name, alias, verify=True)
 
 
 @task(name="score-rows", cache_policy=NO_CACHE)

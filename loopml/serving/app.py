@@ -81,7 +81,8 @@ def _add_routes(app: FastAPI, state: _State, cfg: ServeConfig) -> None:
     @app.get("/health")
     async def health() -> dict[str, Any]:
         server = state.server
-        return {"status": "ok", "model": server.name, "version": server.current.version}
+        health = {"status": "ok", "model": server.name, "version": server.current.version}
+        return {**health, "refused": server.refused} if server.refused else health
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -82,4 +82,4 @@ def serve_version(loaded: LoadedVersion, alias: str) -> ServedModel:
 
 
 def load_served(client: MlflowClient, name: str, alias: str) -> ServedModel:
-    return serve_version(load_alias(client, name, alias), alias)
+    return serve_version(load_alias(client, name, alias, verify=True), alias)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from loopml.exceptions import IntegrityError
 from loopml.predlog import PredictionLog, PredictionRow, utc_now
 from loopml.serving.model import ServedModel, load_served
 
@@ -33,6 +34,8 @@ class ModelServer:
         self.alias = alias
         self.poll_seconds = poll_seconds
         self.current: ServedModel = load_served(client, name, alias)
+        self.refused: dict[str, str] | None = None
+        """The version the alias names but that failed verification, and why (GET /health)."""
         self.log = PredictionLog(log_path)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="alias-watcher", daemon=True)
@@ -47,9 +50,16 @@ class ModelServer:
     def refresh(self) -> bool:
         """Load the alias's version if it moved. Returns whether the model changed."""
         mv = self.client.get_model_version_by_alias(self.name, self.alias)
-        if str(mv.version) == self.current.version:
+        version = str(mv.version)
+        if version == self.current.version or (self.refused or {}).get("version") == version:
             return False
-        new = load_served(self.client, self.name, self.alias)
+        try:
+            new = load_served(self.client, self.name, self.alias)
+        except IntegrityError as exc:  # keep serving the verified model
+            self.refused = {"version": version, "reason": str(exc)}
+            log.error("not serving %s v%s: %s", self.name, version, exc)
+            return False
+        self.refused = None
         self.current = new  # one reference swap: in-flight batches keep the model they hold
         gc.freeze()  # the new model's objects, as at start-up
         log.info("serving %s v%s (alias %s moved)", self.name, new.version, self.alias)
