@@ -102,6 +102,7 @@ def conform_frame(
     """
     typed = bool(frame.attrs.get(TYPED))
     out = frame.copy(deep=False)
+    out.attrs = {}  # pyarrow stores attrs in the Parquet file: they would change its md5
     if strip_whitespace:
         for name in out.columns[[pd.api.types.is_object_dtype(t) for t in out.dtypes]]:
             col = out[name]

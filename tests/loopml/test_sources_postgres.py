@@ -96,10 +96,10 @@ def test_empty_query_and_bad_query(dvc_repo: Path, pg_table: tuple[str, pd.DataF
         read_batch(bad, dvc_repo)
 
 
-def test_unreachable_database_is_transient(dvc_repo: Path) -> None:
+def test_unreachable_database_is_transient(dvc_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPML_T_UNREACHABLE", "postgresql://nobody:secret@127.0.0.1:1/none")
     source = SourceConfig(
-        kind="sql",
-        sql=SqlSource(url="postgresql://nobody:secret@127.0.0.1:1/none", query="SELECT 1"),
+        kind="sql", sql=SqlSource(url="${LOOPML_T_UNREACHABLE}", query="SELECT 1")
     )
     with pytest.raises(SourceError, match="unreachable") as info:
         read_batch(source, dvc_repo)
