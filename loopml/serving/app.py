@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from loopml.config import Params, ServeConfig
 from loopml.exceptions import InputError, StorageError
 from loopml.serving.batcher import MicroBatcher
-from loopml.serving.guard import Guard
+from loopml.serving.guard import Guard, respond
 from loopml.serving.inputs import check_records
 from loopml.serving.labels import LabelsBody, PredictBody, parse_labels
 from loopml.serving.server import ModelServer
@@ -164,7 +164,8 @@ def _detail(message: str) -> bytes:
 
 
 class PredictRoute:
-    """ASGI app: ``POST /predict`` answered directly, everything else by the FastAPI app.
+    """ASGI app behind :class:`Guard`: ``POST /predict`` answered directly, everything else by
+    the FastAPI app.
 
     The prediction path skips FastAPI's routing, dependency and telemetry layers, which cost
     more than the prediction itself for one-row requests; input checking and the micro-batcher
@@ -179,28 +180,12 @@ class PredictRoute:
         if scope["type"] != "http" or scope["path"] != "/predict":
             await self.app(scope, receive, send)
             return
-        if scope["method"] != "POST":
-            status, payload = 405, _detail("use POST /predict with JSON records")
-        else:
-            chunks, more = [], True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            status, payload = await self.handler(b"".join(chunks))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        # :class:`Guard` checked the method and read the whole body: it comes as one message.
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        status, payload = await self.handler(message.get("body", b""))
+        await respond(send, status, payload)
 
 
 def app_from_params(params: Params) -> Guard:

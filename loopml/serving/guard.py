@@ -114,10 +114,14 @@ def _replay(body: bytes, original: Receive) -> Receive:
     return receive
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
-    payload = orjson.dumps({"detail": detail})
+async def respond(send: Send, status: int, payload: bytes) -> None:
+    """A whole JSON response."""
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    await respond(send, status, orjson.dumps({"detail": detail}))

@@ -5,10 +5,10 @@ seen: a header-less CSV, a Parquet file, a folder of CSVs and a PostgreSQL table
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from loopml.datagen import generate_churn
@@ -48,27 +48,13 @@ def test_parquet_file_and_a_folder_of_csvs(tmp_path: Path, env: dict[str, str]) 
     assert metrics["test"]["roc_auc"] > 0.7
 
 
-@pytest.fixture
-def pg_table() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    name = f"loopml_init_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(PG_URL)
-    generate_churn(2500, seed=13).drop(columns=["next_month_spend"]).to_sql(
-        name, engine, index=False
-    )
-    try:
-        yield name
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
-        engine.dispose()
-
-
 @pytest.mark.db
 @pytest.mark.skipif(not PG_URL, reason="LOOPML_TEST_POSTGRES_URL is not set")
-def test_postgresql_table(tmp_path: Path, env: dict[str, str], pg_table: str) -> None:
+def test_postgresql_table(
+    tmp_path: Path, env: dict[str, str], pg_table: Callable[[pd.DataFrame], str]
+) -> None:
+    table = pg_table(generate_churn(2500, seed=13).drop(columns=["next_month_spend"]))
     metrics, _ = init_and_run(
-        PG_URL, tmp_path / "project", env, "--table", pg_table, "--target", "churned"
+        PG_URL, tmp_path / "project", env, "--table", table, "--target", "churned"
     )
     assert metrics["test"]["roc_auc"] > 0.7

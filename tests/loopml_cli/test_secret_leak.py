@@ -6,11 +6,11 @@ the project (logs included) and the console output."""
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -24,21 +24,6 @@ pytestmark = [
     pytest.mark.db,
     pytest.mark.skipif(not PG_URL, reason="LOOPML_TEST_POSTGRES_URL is not set"),
 ]
-
-
-@pytest.fixture
-def table() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    name = f"loopml_leak_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(PG_URL)
-    generate_churn(1500, seed=5).to_sql(name, engine, index=False)
-    try:
-        yield name
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
-        engine.dispose()
 
 
 def _forms(secret: str) -> list[bytes]:
@@ -55,7 +40,10 @@ def _found_in(root: Path, secret: str) -> list[str]:
     return hits
 
 
-def test_a_secret_from_the_environment_is_stored_nowhere(tmp_path: Path, table: str) -> None:
+def test_a_secret_from_the_environment_is_stored_nowhere(
+    tmp_path: Path, env: dict[str, str], pg_table: Callable[[pd.DataFrame], str]
+) -> None:
+    table = pg_table(generate_churn(1500, seed=5))
     user_host = PG_URL.removeprefix("postgresql://")  # type: ignore[union-attr]
     user, host = user_host.split("@", 1)
     secret_url = f"postgresql://{user}:{quote(PASSWORD, safe='')}@{host}"
@@ -71,9 +59,6 @@ def test_a_secret_from_the_environment_is_stored_nowhere(tmp_path: Path, table: 
         promote={"floors": {}},
     )
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"), "COLUMNS": "200"}
-    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        env.pop(key, None)
     env["LOOPML_TEST_DB_URL"] = secret_url
 
     ok = run_cli("run", "-p", str(repo / "params.yaml"), cwd=repo, env=env, timeout=900)
