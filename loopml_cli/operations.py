@@ -47,32 +47,31 @@ def ui(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
-    """Open the MLflow UI on the store the flows use (the embedded SQLite store by default)."""
+    """Open the MLflow UI on the store the flows use (the embedded SQLite store by default).
+
+    With MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD set, it runs MLflow's basic-auth
+    app with that user as admin; without them it binds only to a loopback address.
+    """
+    from loopml_cli import stack_auth
+
     with session("ui", params):
         p = load(params)
+        auth = stack_auth.read_auth(os.environ, p.serve.token_env)
+        stack_auth.check_bind(host, auth, "ui", services=("mlflow",))
+        extra = stack_auth.mlflow_auth_env(auth, os.environ, p.path("runtime"))
     from loopml.tracking import artifact_location, tracking_uri
 
     uri = tracking_uri(p)
     console.print(
-        f"MLflow UI on http://{host}:{port} (store: {uri}); Ctrl-C stops it", markup=False
+        f"MLflow UI on http://{host}:{port} (store: {uri}"
+        f"{', basic auth' if auth.mlflow else ''}); Ctrl-C stops it",
+        markup=False,
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        artifact_location(p),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    raise typer.Exit(subprocess.call(cmd))
+    app_name = ["--app-name", "basic-auth"] if auth.mlflow else []
+    cmd = [sys.executable, "-m", "mlflow", "server", *app_name, "--backend-store-uri", uri]
+    cmd += ["--default-artifact-root", artifact_location(p)]
+    cmd += ["--host", host, "--port", str(port), "--workers", "1"]
+    raise typer.Exit(subprocess.call(cmd, env={**os.environ, **extra}))
 
 
 @app.command()
@@ -82,9 +81,16 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: serve.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: serve.port).")] = None,
 ) -> None:
-    """Serve the registry's champion over REST: POST /predict, POST /labels, GET /health, /model."""
+    """Serve the registry's champion over REST: POST /predict, POST /labels, GET /health, /model.
+
+    A bind address other than loopback needs the token (serve.token_env) in the environment.
+    """
+    from loopml_cli import stack_auth
+
     with session("serve", params):
         p = load(params, set_)
+        auth = stack_auth.read_auth(os.environ, p.serve.token_env)
+        stack_auth.check_bind(host or p.serve.host, auth, "serve", services=("model",))
         import uvicorn
 
         from loopml.serving import app as serving

@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 SERVICES = ("prefect", "mlflow", "deployments", "model")
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+class AlreadyRunning(RuntimeError):
+    """``up`` found the servers of an earlier ``up`` still running."""
+
+
+def _wait_http(url: str, timeout: float, pid: int | None = None) -> bool:
+    """Whether ``url`` answers within ``timeout``; gives up early once process ``pid`` exits."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -33,6 +38,8 @@ def _wait_http(url: str, timeout: float) -> bool:
                 return True
         except requests.RequestException:
             pass
+        if pid is not None and not _group_alive(pid):
+            return False
         time.sleep(0.5)
     return False
 
@@ -85,50 +92,54 @@ def running(run_dir: Path) -> dict[str, int]:
 def _start(
     name: str, cmd: list[str], health: str, run_dir: Path, env: dict[str, str], root: Path
 ) -> None:
-    _spawn(name, cmd, run_dir, env, root)
-    if not _wait_http(health, 120):
+    pid = _spawn(name, cmd, run_dir, env, root)
+    if not _wait_http(health, 120, pid):
         raise RuntimeError(f"{name} did not answer on {health}; see {run_dir / f'{name}.log'}")
 
 
+def _reach(host: str) -> str:
+    """The address to reach a server bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def start_stack(
-    params: Params, params_path: Path, prefect_port: int = 4200, mlflow_port: int = 5000
+    params: Params,
+    params_path: Path,
+    prefect_port: int = 4200,
+    mlflow_port: int = 5000,
+    host: str = "127.0.0.1",
 ) -> list[str]:
-    """Start the local stack; returns what was started, with addresses."""
+    """Start the local stack; returns what was started, with addresses.
+
+    Authentication comes from the environment (``stack_auth``); a bind address other than
+    loopback is refused unless all three servers are authenticated.
+    """
     from loopml.registry import alias_version
     from loopml.tracking import setup_tracking
+    from loopml_cli import stack_auth
 
+    auth = stack_auth.read_auth(os.environ, params.serve.token_env)
+    stack_auth.check_bind(host, auth, "up")
     run_dir = params.path("runtime")
     already = running(run_dir)
     if already:
-        raise RuntimeError(f"already running: {already}; run `loopml down` first")
-    root = params.root
-    api = f"http://127.0.0.1:{prefect_port}/api"
+        raise AlreadyRunning(f"already running: {already}; run `loopml down` first")
+    root, at = params.root, _reach(host)
+    api = f"http://{at}:{prefect_port}/api"
     env = {**os.environ, "PREFECT_API_URL": api}
     env.setdefault("PREFECT_HOME", str((root / ".prefect").resolve()))
     server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    server_env |= stack_auth.prefect_server_env(auth, env)
     py = [sys.executable, "-m"]
-    prefect = [
-        *py,
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(prefect_port),
-    ]
+    prefect = [*py, "prefect", "server", "start", "--host", host, "--port", str(prefect_port)]
     _start("prefect", prefect, f"{api}/health", run_dir, server_env, root)
-    messages = [f"Prefect UI      http://127.0.0.1:{prefect_port}"]
-    mlflow = [*py, "loopml_cli", "ui", "--params", str(params_path), "--port", str(mlflow_port)]
-    _start("mlflow", mlflow, f"http://127.0.0.1:{mlflow_port}/health", run_dir, env, root)
-    messages.append(f"MLflow UI       http://127.0.0.1:{mlflow_port}")
-    _spawn(
-        "deployments",
-        [*py, "loopml_cli", "deploy", "--params", str(params_path)],
-        run_dir,
-        env,
-        root,
-    )
+    messages = [f"Prefect UI      http://{at}:{prefect_port}{auth.label('prefect')}"]
+    mlflow = [*py, "loopml_cli", "ui", "--params", str(params_path)]
+    mlflow += ["--host", host, "--port", str(mlflow_port)]
+    _start("mlflow", mlflow, f"http://{at}:{mlflow_port}/health", run_dir, env, root)
+    messages.append(f"MLflow UI       http://{at}:{mlflow_port}{auth.label('mlflow')}")
+    deploy = [*py, "loopml_cli", "deploy", "--params", str(params_path)]
+    _spawn("deployments", deploy, run_dir, env, root)
     messages.append(
         "deployments     training, monitoring, batch-scoring (served by `loopml deploy`)"
     )
@@ -138,10 +149,11 @@ def start_stack(
             "model server    not started: no champion yet (run training, then `loopml serve`)"
         )
         return messages
-    address = f"http://{params.serve.host}:{params.serve.port}"
-    serve = [*py, "loopml_cli", "serve", "--params", str(params_path)]
+    bind = host if not stack_auth.is_loopback(host) else params.serve.host
+    address = f"http://{_reach(bind)}:{params.serve.port}"
+    serve = [*py, "loopml_cli", "serve", "--params", str(params_path), "--host", bind]
     _start("model", serve, f"{address}/health", run_dir, env, root)
-    messages.append(f"model server    {address}")
+    messages.append(f"model server    {address}{auth.label('model')}")
     return messages
 
 
@@ -173,12 +185,29 @@ def up(
     params: ParamsOpt = Path("params.yaml"),
     prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Bind address of every server. Anything but loopback needs "
+            "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, PREFECT_API_AUTH_STRING "
+            "(user:password) and the model token (serve.token_env) in the environment."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
-    """Start the local stack (no Docker): Prefect server, MLflow UI, deployments, model server."""
+    """Start the local stack (no Docker): Prefect server, MLflow UI, deployments, model server.
+
+    Each server is authenticated when its credentials are in the environment (see --host).
+    """
     with session("up", params):
         p = load(params)
         with console.status("starting the Prefect server ..."):
-            lines = start_stack(p, params.resolve(), prefect_port, mlflow_port)
+            try:
+                lines = start_stack(p, params.resolve(), prefect_port, mlflow_port, host)
+            except AlreadyRunning:
+                raise
+            except BaseException:
+                stop_stack(p)  # a server that failed to start: stop the ones started before it
+                raise
     for line in lines:
         console.print(line, markup=False)
     console.print(f"logs: {p.path('runtime')}/*.log; stop with `loopml down`", markup=False)

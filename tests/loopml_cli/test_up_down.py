@@ -115,3 +115,65 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
     finally:
         _cli(["down", "--params", str(params_path)], env, project)
         bystander.kill()
+
+
+def test_up_on_an_open_address_authenticates_every_server(tmp_path: Path) -> None:
+    """`up --host 0.0.0.0` with the three credentials: MLflow's basic-auth app, Prefect's auth
+    string and the model token each turn away a request without them and accept one with them;
+    the deployment process, a Prefect client, registers the deployments through the auth."""
+    project = tmp_path / "project"
+    build_registry(project)
+    params_path = project / "params.yaml"
+    raw = yaml.safe_load(params_path.read_text())
+    raw["serve"]["port"] = free_port()
+    params_path.write_text(yaml.safe_dump(raw))
+    params = load_params(params_path)
+    prefect_port, mlflow_port = free_port(), free_port()
+    api, mlflow = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
+    model = f"http://127.0.0.1:{params.serve.port}"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",
+        "MLFLOW_TRACKING_USERNAME": "ops",
+        "MLFLOW_TRACKING_PASSWORD": "mlflow-s3cret",
+        "PREFECT_API_AUTH_STRING": "ops:prefect-s3cret",
+        "LOOPML_API_TOKEN": "model-s3cret",
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    args = ["--params", str(params_path)]
+    ports = ["--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)]
+    try:
+        started = _cli(["up", *args, *ports, "--host", "0.0.0.0"], env, project)
+        said = started.stdout + started.stderr
+        assert started.returncode == 0, said
+        assert "no authentication" not in said
+        search = f"{mlflow}/api/2.0/mlflow/registered-models/search"
+        assert requests.get(search, timeout=10).status_code == 401
+        assert requests.get(search, auth=("ops", "wrong"), timeout=10).status_code == 401
+        found = requests.get(search, auth=("ops", "mlflow-s3cret"), timeout=10)
+        assert found.status_code == 200, found.text
+        assert [m["name"] for m in found.json()["registered_models"]] == [params.promote.model_name]
+        flows = f"{api}/flows/filter"
+        assert requests.post(flows, json={}, timeout=10).status_code == 401
+        assert requests.post(flows, json={}, auth=("ops", "prefect-s3cret"), timeout=10).ok
+        assert requests.post(f"{model}/predict", json=[{}], timeout=10).status_code == 401
+        assert requests.get(f"{model}/docs", timeout=10).status_code == 401
+        bearer = {"Authorization": "Bearer model-s3cret"}
+        assert requests.get(f"{model}/model", headers=bearer, timeout=10).ok
+        deadline, names = time.time() + 120, set()
+        while time.time() < deadline and names != {"training", "monitoring", "batch-scoring"}:
+            resp = requests.post(
+                f"{api}/deployments/filter", json={}, auth=("ops", "prefect-s3cret"), timeout=10
+            )
+            names = {d["name"] for d in resp.json()} if resp.ok else set()
+            time.sleep(1)
+        assert names == {"training", "monitoring", "batch-scoring"}
+        runtime = params.path("runtime")
+        for path in runtime.iterdir():  # logs, pid files, the auth database: no secret
+            if path.suffix != ".db":
+                assert "s3cret" not in path.read_text(errors="replace"), path
+    finally:
+        _cli(["down", *args], env, project)
