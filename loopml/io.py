@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -12,18 +13,42 @@ from typing import Any
 
 import pandas as pd
 
+from loopml.exceptions import StorageError
+
+# A write that fails for one of these reasons is the disk's fault, not the data's.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def storage_error(target: Path, exc: OSError) -> StorageError:
+    """The one message of a write the disk refused: which file, why, what to do."""
+    return StorageError(
+        f"could not write {target}: {exc.strerror or exc} (errno {exc.errno}); nothing was "
+        f"kept. Free space on the disk of {target.parent} or point the path elsewhere, "
+        "then run again"
+    )
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically,
-    on failure it is removed and ``target`` is left as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    on failure it is removed and ``target`` is left as it was. A full (or read-only) disk is
+    raised as ``StorageError`` naming ``target``."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise storage_error(target, exc) from exc
+        raise
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise storage_error(target, exc) from exc
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
