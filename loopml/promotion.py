@@ -49,6 +49,13 @@ class Challenger:
     fingerprint: str
     """Same data, parameters and code give the same fingerprint: registered only once."""
 
+    @property
+    def model_id(self) -> str | None:
+        """The logged model's id (``models:/<id>``), which an MLflow server requires with it."""
+        prefix = "models:/"
+        rest = self.model_uri.removeprefix(prefix)
+        return rest if self.model_uri.startswith(prefix) and "/" not in rest else None
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -184,6 +191,7 @@ def _register(client: MlflowClient, name: str, challenger: Challenger) -> str:
         challenger.model_uri,
         run_id=challenger.run_id,
         tags={**challenger.tags, "loopml.fingerprint": challenger.fingerprint},
+        model_id=challenger.model_id,
     )
     version = str(mv.version)
     for key, value in challenger.metrics.items():

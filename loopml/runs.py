@@ -57,7 +57,10 @@ def parent_run(
     try:
         yield run_id
     except BaseException:
-        client.set_terminated(run_id, status="FAILED")
+        try:
+            client.set_terminated(run_id, status="FAILED")
+        except Exception as err:  # the store itself may be what failed: keep the first error
+            log.warning("could not mark MLflow run %s FAILED: %s", run_id, err)
         raise
     client.set_terminated(run_id, status="FINISHED")
 

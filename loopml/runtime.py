@@ -33,5 +33,6 @@ def configure_environment(project_root: Path | None = None) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # links: summary
     if project_root is not None:
         os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))

@@ -142,3 +142,30 @@ def flatten(prefix: str, value: Any, out: dict[str, str] | None = None) -> dict[
     else:
         out[prefix] = str(value)[:6000]
     return out
+
+
+_UNREACHABLE = ("Connection refused", "Max retries exceeded", "Failed to establish", "timed out")
+
+
+def unreachable_server(exc: BaseException) -> str | None:
+    """If ``exc`` (or what caused it) is an MLflow server that stopped answering, the one message
+    to show; otherwise None."""
+    import re
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = str(cur)
+        request = re.search(r"API request to (\S+) failed", text)
+        if request and any(word in text for word in _UNREACHABLE):
+            endpoint = request.group(1)
+            server = re.sub(r"/api/.*$", "", endpoint)
+            return (
+                f"the MLflow tracking server {server} stopped answering ({endpoint}: "
+                "connection refused or timed out); this run did not move the champion. "
+                "Start the server again and re-run: fitted candidates and evaluations come "
+                "from the cache."
+            )
+        cur = cur.__cause__ or cur.__context__
+    return None

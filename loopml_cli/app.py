@@ -109,6 +109,7 @@ def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) 
     from prefect.exceptions import TerminationSignal
 
     from loopml.exceptions import LoopmlError
+    from loopml.tracking import unreachable_server
 
     log.debug("%s ended by %s", log_file.stem, type(exc).__name__, exc_info=exc)
     if isinstance(exc, KeyboardInterrupt | TerminationSignal | Stopped):
@@ -117,6 +118,8 @@ def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) 
         raise typer.Exit(code=130 if isinstance(exc, KeyboardInterrupt) else 143) from None
     if isinstance(exc, LoopmlError | RuntimeError | OSError):
         fail(str(exc).replace("<params.yaml>", str(params_path)), log_file)
+    if (outage := unreachable_server(exc)) is not None:
+        fail(outage, log_file)
     if debug:
         console.print_exception()
     console.print("error:", style="bold red", end=" ")

@@ -11,7 +11,7 @@ import yaml
 
 from flows.training import training
 from loopml.config import deep_merge, load_params
-from loopml.exceptions import DataValidationError, SourceError
+from loopml.exceptions import SourceError
 from loopml.quality import load_suite, validate_frame
 from loopml.schema import conform_frame
 from loopml.sources import read_batch
@@ -60,7 +60,11 @@ def test_committed_adult_suite_accepts_the_test_file_and_rejects_corruption() ->
     table, clean = params.data.table, params.data.clean
     suite = load_suite(params.path("suite"), pd.DataFrame(), table, params.validation)
     source = params.data.source.model_copy(
-        update={"file": params.data.source.file.model_copy(update={"path": SHARED / "adult", "pattern": "adult-test.csv"})}
+        update={
+            "file": params.data.source.file.model_copy(
+                update={"path": SHARED / "adult", "pattern": "adult-test.csv"}
+            )
+        }
     )
     frame = read_batch(source, REPO_ROOT)
     frame = conform_frame(frame, table.columns, clean.strip_whitespace, clean.rstrip)
@@ -76,9 +80,13 @@ def test_committed_adult_suite_accepts_the_test_file_and_rejects_corruption() ->
 
 
 @needs_shared("bike_sharing", "hour.csv")
-def test_bike_batch_with_a_leaking_column_missing_target_fails(dvc_repo: Path, tmp_path: Path) -> None:
+def test_bike_batch_with_a_leaking_column_missing_target_fails(
+    dvc_repo: Path, tmp_path: Path
+) -> None:
     raw = pd.read_csv(SHARED / "bike_sharing" / "hour.csv")
-    training(params_path=str(_example_in(dvc_repo, "bike_sharing", SHARED / "bike_sharing" / "hour.csv")))
+    training(
+        params_path=str(_example_in(dvc_repo, "bike_sharing", SHARED / "bike_sharing" / "hour.csv"))
+    )
     bad = raw.drop(columns=["cnt"]).assign(hum=raw["hum"] * 100)  # no target, humidity in percent
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
