@@ -14,7 +14,10 @@ import hashlib
 import hmac
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,16 +54,22 @@ def signature(key: bytes, name: str, version: str, digest: str) -> str:
     return hmac.new(key, f"{name}|{version}|{digest}".encode(), hashlib.sha256).hexdigest()
 
 
-def download_version(client: MlflowClient, name: str, version: str) -> Path:
-    """The version's artifacts in a new local folder, through ``client``'s own stores."""
+@contextmanager
+def downloaded_version(client: MlflowClient, name: str, version: str) -> Iterator[Path]:
+    """The version's artifacts in a new local folder, through ``client``'s own stores; the
+    folder is removed when the block ends."""
     import mlflow.artifacts
 
     uri = client.get_model_version_download_uri(name, version)
     target = Path(tempfile.mkdtemp(prefix=f"loopml-{name}-v{version}-"))
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=uri, dst_path=str(target), tracking_uri=client.tracking_uri
-    )
-    return Path(local)
+    try:
+        yield Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(target), tracking_uri=client.tracking_uri
+            )
+        )
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def sign_version(client: MlflowClient, name: str, version: str) -> str | None:
@@ -69,7 +78,8 @@ def sign_version(client: MlflowClient, name: str, version: str) -> str | None:
     if key is None:
         log.warning("%s is not set: %s v%s is not signed", SIGNING_KEY_ENV, name, version)
         return None
-    digest = artifact_digest(download_version(client, name, version))
+    with downloaded_version(client, name, version) as local:
+        digest = artifact_digest(local)
     client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     client.set_model_version_tag(
         name, version, SIGNATURE_TAG, signature(key, name, version, digest)
@@ -77,8 +87,12 @@ def sign_version(client: MlflowClient, name: str, version: str) -> str | None:
     return digest
 
 
-def verified_location(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> str:
-    """Where to load the version from: a local copy whose digest and signature were checked.
+@contextmanager
+def verified_location(
+    client: MlflowClient, name: str, version: str, tags: dict[str, str]
+) -> Iterator[str]:
+    """Where to load the version from, for the length of the block: a local copy whose digest
+    and signature were checked (removed afterwards).
 
     Raises :class:`IntegrityError` with the reason when they do not match. Without a key:
     the registry's own location, with a warning (once per process)."""
@@ -88,7 +102,8 @@ def verified_location(client: MlflowClient, name: str, version: str, tags: dict[
         if not _warned:
             log.warning("%s is not set: models are not verified before loading", SIGNING_KEY_ENV)
             _warned = True
-        return client.get_model_version_download_uri(name, version)
+        yield client.get_model_version_download_uri(name, version)
+        return
     where = f"{name} v{version}"
     if DIGEST_TAG not in tags or SIGNATURE_TAG not in tags:
         raise IntegrityError(f"{where} is not signed (promoted without {SIGNING_KEY_ENV}?)")
@@ -96,11 +111,11 @@ def verified_location(client: MlflowClient, name: str, version: str, tags: dict[
         tags[SIGNATURE_TAG], signature(key, name, version, tags[DIGEST_TAG])
     ):
         raise IntegrityError(f"{where}: the signature does not match (another key, or edited tags)")
-    local = download_version(client, name, version)
-    found = artifact_digest(local)
-    if not hmac.compare_digest(found, tags[DIGEST_TAG]):
-        raise IntegrityError(
-            f"{where}: its artifacts changed after promotion (sha256 {found[:12]}..., signed "
-            f"{tags[DIGEST_TAG][:12]}...); refusing to load it"
-        )
-    return str(local)
+    with downloaded_version(client, name, version) as local:
+        found = artifact_digest(local)
+        if not hmac.compare_digest(found, tags[DIGEST_TAG]):
+            raise IntegrityError(
+                f"{where}: its artifacts changed after promotion (sha256 {found[:12]}..., "
+                f"signed {tags[DIGEST_TAG][:12]}...); refusing to load it"
+            )
+        yield str(local)

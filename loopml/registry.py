@@ -71,10 +71,10 @@ def _loaded(client: MlflowClient, mv: ModelVersion, verify: bool = False) -> Loa
     """``verify``: load only artifacts whose digest and signature match
     (:func:`loopml.integrity.verified_location`); promotion itself loads unsigned versions."""
     if verify:
-        location = verified_location(client, mv.name, str(mv.version), dict(mv.tags))
+        with verified_location(client, mv.name, str(mv.version), dict(mv.tags)) as location:
+            model, required = load_model(location)  # in memory: the checked copy can go
     else:
-        location = client.get_model_version_download_uri(mv.name, mv.version)
-    model, required = load_model(location)
+        model, required = load_model(client.get_model_version_download_uri(mv.name, mv.version))
     return LoadedVersion(
         name=mv.name,
         version=str(mv.version),

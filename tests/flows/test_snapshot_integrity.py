@@ -43,6 +43,9 @@ def test_stage_flows_and_monitoring_verify_the_snapshot(
     _flip_a_byte(snapshot)  # the features stage (`dvc repro` runs it alone) restores it
     assert featurize(params_path=str(path)).data_version == result.data_version
     assert file_md5(snapshot) == result.data_version
+    snapshot.write_bytes(snapshot.read_bytes()[:100])  # truncated: restored too
+    assert featurize(params_path=str(path)).data_version == result.data_version
+    assert file_md5(snapshot) == result.data_version
 
     snapshot.unlink()  # monitoring pulls the champion's training snapshot back
     assert len(reference().frame) > 0 and file_md5(snapshot) == result.data_version
@@ -52,3 +55,5 @@ def test_stage_flows_and_monitoring_verify_the_snapshot(
     _flip_a_byte(snapshot)
     with pytest.raises(IntegrityError, match=f"expected md5 {result.data_version}"):
         reference()
+    with pytest.raises(IntegrityError, match=snapshot.name):  # no good copy: the stage stops
+        featurize(params_path=str(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,11 +52,18 @@ def _tamper(client: Any, version: str) -> Path:
     return target
 
 
-def test_promotion_signs_the_champion(signed: dict[str, Any]) -> None:
+def test_promotion_signs_the_champion(
+    signed: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = signed["tracking"].client()
     v1 = client.get_model_version(NAME, signed["versions"][0])
     assert len(v1.tags[DIGEST_TAG]) == 64 and len(v1.tags[SIGNATURE_TAG]) == 64
-    assert load_alias(client, NAME, "champion", verify=True).version == str(v1.version)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the checked copies go
+    loaded = load_alias(client, NAME, "champion", verify=True)
+    assert loaded.version == str(v1.version)
+    sign_version(client, NAME, loaded.version)
+    assert list(tmp_path.iterdir()) == []  # the downloaded copies are removed after use
+    assert loaded.model is not None and len(loaded.required) > 0  # still usable in memory
 
 
 def test_a_tampered_version_is_refused_and_the_old_champion_keeps_serving(
