@@ -99,7 +99,15 @@ def setup_tracking(params: Params, experiment: str | None = None) -> Tracking:
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
-            exp_id = client.create_experiment(name, artifact_location=artifact_location(params))
+            # A server keeps artifacts where it was told to (proxied: clients need no storage
+            # credentials), unless tracking.artifact_location names a URI itself.
+            location = (
+                None
+                if uri.startswith(("http://", "https://"))
+                and "://" not in params.tracking.artifact_location
+                else artifact_location(params)
+            )
+            exp_id = client.create_experiment(name, artifact_location=location)
         except Exception:  # created by a concurrent run in the meantime
             found = client.get_experiment_by_name(name)
             if found is None:

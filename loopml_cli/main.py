@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from loopml_cli import demo, deployments, operations, pipeline, stack  # noqa: F401 (commands)
+from loopml_cli import (  # noqa: F401 (commands)
+    demo,
+    deployments,
+    operations,
+    pipeline,
+    server_stack,
+    stack,
+)
 from loopml_cli.app import app
 
 

@@ -4,21 +4,17 @@ exactly what ``up`` started (by the process groups it recorded)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
-import requests
 import typer
 
 from loopml.config import Params
 from loopml_cli.app import ParamsOpt, app, console, load, session
+from loopml_cli.processes import alive, spawn, stop_group, wait_http
 
 log = logging.getLogger(__name__)
 
@@ -29,62 +25,13 @@ class AlreadyRunning(RuntimeError):
     """``up`` found the servers of an earlier ``up`` still running."""
 
 
-def _wait_http(url: str, timeout: float, pid: int | None = None) -> bool:
-    """Whether ``url`` answers within ``timeout``; gives up early once process ``pid`` exits."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return True
-        except requests.RequestException:
-            pass
-        if pid is not None and not _group_alive(pid):
-            return False
-        time.sleep(0.5)
-    return False
-
-
-def _spawn(name: str, cmd: list[str], run_dir: Path, env: dict[str, str], cwd: Path) -> int:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    logfile = (run_dir / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    (run_dir / f"{name}.pid").write_text(str(proc.pid))
-    return proc.pid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies of our own children count
-    as gone once reaped)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(-pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running(run_dir: Path) -> dict[str, int]:
     out = {}
     for name in SERVICES:
         pidfile = run_dir / f"{name}.pid"
         if pidfile.is_file():
             pid = int(pidfile.read_text().strip() or 0)
-            if pid and _alive(pid):
+            if pid and alive(pid):
                 out[name] = pid
     return out
 
@@ -92,8 +39,8 @@ def running(run_dir: Path) -> dict[str, int]:
 def _start(
     name: str, cmd: list[str], health: str, run_dir: Path, env: dict[str, str], root: Path
 ) -> None:
-    pid = _spawn(name, cmd, run_dir, env, root)
-    if not _wait_http(health, 120, pid):
+    pid = spawn(name, cmd, run_dir, env, root)
+    if not wait_http(health, 120, pid):
         raise RuntimeError(f"{name} did not answer on {health}; see {run_dir / f'{name}.log'}")
 
 
@@ -139,7 +86,7 @@ def start_stack(
     _start("mlflow", mlflow, f"http://{at}:{mlflow_port}/health", run_dir, env, root)
     messages.append(f"MLflow UI       http://{at}:{mlflow_port}{auth.label('mlflow')}")
     deploy = [*py, "loopml_cli", "deploy", "--params", str(params_path)]
-    _spawn("deployments", deploy, run_dir, env, root)
+    spawn("deployments", deploy, run_dir, env, root)
     messages.append(
         "deployments     training, monitoring, batch-scoring (served by `loopml deploy`)"
     )
@@ -166,15 +113,8 @@ def stop_stack(params: Params, timeout: float = 20.0) -> list[str]:
         if not pidfile.is_file():
             continue
         pid = int(pidfile.read_text().strip() or 0)
-        if pid and _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.time() + timeout
-            while _group_alive(pid) and time.time() < deadline:
-                time.sleep(0.2)  # the leader and its children (server workers) all exit
-            if _group_alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+        if pid and alive(pid):
+            stop_group(pid, timeout)
             stopped.append(f"{name} (pid {pid})")
         pidfile.unlink(missing_ok=True)
     return stopped
