@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ from loopml_cli.processes import alive, spawn, stop_group, wait_http
 stack_app = typer.Typer(help="The server stack: PostgreSQL, S3, MLflow and Prefect servers.")
 app.add_typer(stack_app, name="stack")
 
+REMOTE = "stack"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 NATIVE_ONLY_SECRETS = {"POSTGRES_PASSWORD"}  # the local PostgreSQL has its own login
 _REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -60,12 +62,12 @@ def missing_secrets(env: dict[str, str]) -> list[str]:
     return [k for k in topology.SECRETS if k not in NATIVE_ONLY_SECRETS and not env.get(k)]
 
 
-def expand(text: str, env: dict[str, str]) -> str:
+def expand(text: str, env: Mapping[str, str]) -> str:
     """``${VAR}`` from the environment, in memory only."""
     return _REF.sub(lambda m: env.get(m.group(1), ""), text)
 
 
-def _native_command(service: topology.Service, addresses: dict[str, str]) -> list[str]:
+def native_command(service: topology.Service, addresses: dict[str, str]) -> list[str]:
     cmd = [topology.render(part, addresses) for part in service.command]
     # Same command; the native port is the one chosen for this stack.
     if service.port is not None and "--port" in cmd:
@@ -77,10 +79,13 @@ def _native_command(service: topology.Service, addresses: dict[str, str]) -> lis
     return cmd
 
 
-def _environment(service: topology.Service, addresses: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ}
+def native_environment(
+    service: topology.Service, addresses: dict[str, str], base: Mapping[str, str]
+) -> dict[str, str]:
+    """``base`` with the service's environment, its references expanded from ``base``."""
+    env = dict(base)
     for key, value in service.environment.items():
-        env[key] = expand(topology.render(value, addresses), os.environ)
+        env[key] = expand(topology.render(value, addresses), base)
     return env
 
 
@@ -116,7 +121,20 @@ def _start_s3(stack: NativeStack, env: dict[str, str]) -> None:
             s3.create_bucket(Bucket=bucket)
 
 
-def start_server_stack(stack: NativeStack) -> list[str]:
+def use_s3_remote(project: Path, url: str, endpoint: str) -> None:
+    """Make the project's default DVC remote the stack's bucket, in ``.dvc/config.local`` (not
+    committed; the credentials come from the AWS variables of the environment)."""
+    dvc = [sys.executable, "-m", "dvc", "remote"]
+    for args in (
+        ["add", "--local", "--force", "--default", REMOTE, url],
+        ["modify", "--local", REMOTE, "endpointurl", endpoint],
+    ):
+        done = subprocess.run([*dvc, *args], cwd=project, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"dvc remote {args[0]} in {project}: {done.stderr.strip()}")
+
+
+def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
     """Start every service of the definition natively; returns what runs where."""
     env = dict(os.environ)
     missing = missing_secrets(env)
@@ -129,10 +147,14 @@ def start_server_stack(stack: NativeStack) -> list[str]:
     auth = stack_auth.read_auth(env, "LOOPML_API_TOKEN")
     stack_auth.mlflow_auth_env(auth, env, stack.run_dir)  # writes the auth app's ini
     lines = [f"S3 (moto)       http://{addresses['s3']}  buckets {', '.join(topology.BUCKETS)}"]
+    remote = f"s3://{topology.DVC_BUCKET}/{project.name}"
+    use_s3_remote(project, remote, f"http://{addresses['s3']}")
+    lines.append(f"DVC remote      {remote} (in {project / '.dvc' / 'config.local'})")
     for service in topology.SERVICES:
         if service.name == "model":
             continue  # started by `loopml serve` once there is a champion
-        cmd, service_env = _native_command(service, addresses), _environment(service, addresses)
+        cmd = native_command(service, addresses)
+        service_env = native_environment(service, addresses, env)
         if service.one_shot:
             done = subprocess.run(
                 cmd, cwd=CODE_ROOT, env=service_env, capture_output=True, text=True, check=False
@@ -207,7 +229,7 @@ def stack_up(
             raise RuntimeError(f"already running: {running(stack.run_dir)}; `loopml stack down`")
         try:
             with console.status("starting the server stack ..."):
-                lines = start_server_stack(stack)
+                lines = start_server_stack(stack, p.root)
         except Exception:
             stop_server_stack(stack.run_dir)
             raise

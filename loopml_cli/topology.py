@@ -26,7 +26,8 @@ SECRETS = (
     "LOOPML_API_TOKEN",
     "LOOPML_SIGNING_KEY",
 )
-BUCKETS = ("loopml-mlflow", "loopml-dvc")
+MLFLOW_BUCKET, DVC_BUCKET = "loopml-mlflow", "loopml-dvc"
+BUCKETS = (MLFLOW_BUCKET, DVC_BUCKET)
 WORK_POOL = "loopml"
 PORTS = {"postgres": 5432, "s3": 9000, "mlflow": 5000, "prefect": 4200, "model": 8000}
 
@@ -69,8 +70,6 @@ RUNNER = {
     **PREFECT_CLIENT,
     **MLFLOW_CLIENT,
     **S3_CLIENT,
-    "LOOPML_DVC_REMOTE_URL": "s3://loopml-dvc/",
-    "LOOPML_DVC_ENDPOINT_URL": "http://{s3}",
 }
 
 SERVICES: tuple[Service, ...] = (
