@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# the Compose Specification's JSON schema, as Docker's compose 1.29.2 ships it (tests only)
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/share/compose-spec docker-compose==1.29.2
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install loopml with its dev tools

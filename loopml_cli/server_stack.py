@@ -244,3 +244,24 @@ def stack_down(params: ParamsOpt = Path("params.yaml")) -> None:
     with session("stack-down", params):
         stopped = stop_server_stack(load(params).path("runtime") / "stack")
     console.print("stopped: " + (", ".join(stopped) or "nothing was running"), markup=False)
+
+
+@stack_app.command("compose")
+def stack_compose(
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write", help="Write docker-compose.yml and stack/constraints.txt in the repository."
+        ),
+    ] = False,
+) -> None:
+    """Print (or --write) docker-compose.yml, rendered from the stack definition."""
+    from loopml_cli.compose import render_compose, render_constraints
+
+    text = render_compose()
+    if not write:
+        typer.echo(text, nl=False)
+        return
+    (CODE_ROOT / "docker-compose.yml").write_text(text)
+    (CODE_ROOT / "stack" / "constraints.txt").write_text(render_constraints())
+    console.print(f"wrote {CODE_ROOT / 'docker-compose.yml'} and stack/constraints.txt")
