@@ -9,6 +9,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.approval import ask_for_approval
 from flows.data import collect, featurize, validate
 from flows.modeling import evaluate, train
 from loopml.config.run_options import TrainingRun, training_params
@@ -54,6 +55,8 @@ def training(
             params=params,
             tracking=tracking,
         )
+        if decision.awaiting_approval:  # promote.approval: manual
+            decision = ask_for_approval(decision=decision, params=params, tracking=tracking)
         return publish_summary(
             tracking=tracking,
             trained=trained,

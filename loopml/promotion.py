@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +25,7 @@ from loopml.config import LOWER_IS_BETTER, EvaluateConfig, Params, PromoteConfig
 from loopml.evaluation import Evaluation
 from loopml.exceptions import PromotionRefused
 from loopml.integrity import sign_version
+from loopml.locks import Lock, promotion_lock
 from loopml.metrics import bootstrap_interval, is_better, metrics_for, passes_floor
 from loopml.modeldata import ModelData
 from loopml.registry import alias_version, ensure_registered_model, load_version
@@ -69,6 +69,8 @@ class Decision:
     champion_score: float | None = None
     champion_ci: tuple[float, float] | None = None
     aliases: dict[str, str] = field(default_factory=dict)
+    awaiting_approval: bool = False
+    """The policy passed it and ``promote.approval`` is manual: it waits as challenger."""
 
 
 def decide(
@@ -199,14 +201,14 @@ def _register(client: MlflowClient, name: str, challenger: Challenger) -> str:
     return version
 
 
-def _record(
+def record_decision(
     client: MlflowClient, name: str, version: str, decision: str, reasons: list[str]
 ) -> None:
     client.set_model_version_tag(name, version, "loopml.decision", decision)
     client.set_model_version_tag(name, version, "loopml.reasons", " | ".join(reasons)[:5000])
 
 
-def _move_aliases(
+def move_aliases(
     client: MlflowClient, name: str, version: str, champion: str | None, promoted: bool
 ) -> dict[str, str]:
     if not promoted:
@@ -222,6 +224,30 @@ def _move_aliases(
     return aliases
 
 
+AWAITING = "awaiting-approval"
+
+
+def _conclude(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    champion: str | None,
+    promoted: bool,
+    reasons: list[str],
+    cfg: PromoteConfig,
+) -> tuple[dict[str, str], bool]:
+    """Move the aliases and record the decision: (aliases, awaiting approval). With
+    ``promote.approval: manual`` a version that passed waits as challenger."""
+    if promoted and cfg.approval == "manual":
+        reasons.append("awaiting approval (promote.approval: manual)")
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        record_decision(client, name, version, AWAITING, reasons)
+        return {CHALLENGER: version}, True
+    aliases = move_aliases(client, name, version, champion, promoted)
+    record_decision(client, name, version, "promoted" if promoted else "refused", reasons)
+    return aliases, False
+
+
 def register_and_promote(
     challenger: Challenger,
     data: ModelData,
@@ -229,17 +255,15 @@ def register_and_promote(
     cfg: PromoteConfig,
     evaluate: EvaluateConfig,
     tracking: Tracking,
-    lock_path: Path,
+    lock: Lock,
     seed: int,
 ) -> Decision:
-    """Register the challenger as a new version; move ``champion`` only if the policy allows."""
-    from filelock import FileLock
-
+    """Register the challenger as a new version; move ``champion`` only if the policy allows.
+    Everything from reading the champion to moving the aliases happens under ``lock``."""
     tracking.activate()  # the registry resolves the logged model (models:/m-...) through it
     client = tracking.client()
     name = cfg.model_name
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path)):
+    with lock.hold():
         ensure_registered_model(client, name)
         unchanged = _unchanged(client, name, challenger, metric)
         if unchanged is not None:
@@ -250,7 +274,7 @@ def register_and_promote(
             _servable(client, name, version, data, cfg.servability_rows)
         except Exception as exc:
             reasons = [f"servability check failed: {exc}"]
-            _record(client, name, version, "refused", reasons)
+            record_decision(client, name, version, "refused", reasons)
             return Decision(name, version, False, reasons, metric, score)
         champion = alias_version(client, name, CHAMPION)
         champion_score, champion_ci = None, None
@@ -261,8 +285,8 @@ def register_and_promote(
         promoted, reasons = decide(metric, challenger.metrics, champion_score, champion_ci, cfg)
         if champion is not None and champion_score is not None and np.isnan(champion_score):
             reasons.append(f"champion v{champion} could not score the new test split")
-        aliases = _move_aliases(client, name, version, champion, promoted)
-        _record(client, name, version, "promoted" if promoted else "refused", reasons)
+        aliases, awaiting = _conclude(client, name, version, champion, promoted, reasons, cfg)
+        promoted = promoted and not awaiting
     log.info("%s v%s %s: %s", name, version, "promoted" if promoted else "refused", reasons)
     return Decision(
         model_name=name,
@@ -275,6 +299,7 @@ def register_and_promote(
         champion_score=champion_score,
         champion_ci=champion_ci,
         aliases=aliases,
+        awaiting_approval=awaiting,
     )
 
 
@@ -302,7 +327,7 @@ def promote_candidate(
         tags=run_tags(params, data.data_version),
         fingerprint=version_fingerprint(data.fingerprint, params.digest()),
     )
-    lock = params.path("locks") / f"promote-{params.promote.model_name}.lock"
+    lock = promotion_lock(params, tracking)
     return register_and_promote(
         challenger,
         data,

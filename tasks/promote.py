@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from loopml import promotion
+from loopml import approval, promotion
+from loopml.approval import Answer
 from loopml.candidates import LoggedCandidate
 from loopml.config import Params
 from loopml.evaluation import Evaluation
@@ -26,3 +27,12 @@ def register_and_promote(
     (:func:`loopml.promotion.promote_candidate`). Not retried: a half-done promotion is
     resolved by the registry's own record (its fingerprint), not by running it twice."""
     return promotion.promote_candidate(candidate, evaluation, data, params, tracking)
+
+
+@task(name="answer-promotion", cache_policy=NO_CACHE)
+def answer_promotion(
+    decision: Decision, answer: Answer, params: Params, tracking: Tracking
+) -> Decision:
+    """Promote or refuse a version that waited for approval, with the answer's comment
+    recorded (:func:`loopml.approval.answer_promotion`)."""
+    return approval.answer_promotion(decision, answer, params, tracking)

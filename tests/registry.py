@@ -13,6 +13,7 @@ from loopml.config import load_params
 from loopml.datagen import generate_churn
 from loopml.evaluation import evaluate_candidate
 from loopml.features import fit_transformers, write_features
+from loopml.locks import Lock
 from loopml.modeldata import load_model_data
 from loopml.models import train_candidate
 from loopml.promotion import Challenger, register_and_promote
@@ -22,7 +23,9 @@ from loopml.splits import split_frame
 from loopml.tracking import setup_tracking
 
 
-def promotion_jobs(root: Path, raw: dict[str, Any], data_version: str) -> dict[str, Any]:
+def promotion_jobs(
+    root: Path, raw: dict[str, Any], data_version: str, lock_url: str | None = None
+) -> dict[str, Any]:
     """Features, trained and logged candidates, and the keyword arguments that promote each.
 
     Real parts throughout (GX is not involved): DVC-free features on disk, real fitting, a real
@@ -61,7 +64,7 @@ def promotion_jobs(root: Path, raw: dict[str, Any], data_version: str) -> dict[s
             cfg=params.promote,
             evaluate=params.evaluate,
             tracking=tracking,
-            lock_path=params.path("locks") / "promote.lock",
+            lock=Lock("promote", params.path("locks"), lock_url),
             seed=1,
         )
     return {"params": params, "tracking": tracking, "data": data, "jobs": jobs}

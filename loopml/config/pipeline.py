@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from loopml.config.base import Fraction, Section, Severity
+from loopml.secrets import refuse_literal_secret
 
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
 CLASSIFICATION_METRICS = frozenset(
@@ -209,3 +210,18 @@ class PromoteConfig(Section):
     beyond_champion_ci: bool = False
     servability_rows: int = Field(50, ge=1)
     dry_run: bool = Field(False, description="Register nothing and move no alias.")
+    lock_url: str | None = Field(
+        None,
+        description="PostgreSQL database whose advisory lock serializes promotions (several "
+        "machines), as a ${ENV_VAR} reference; default LOOPML_LOCK_URL, else the registry's "
+        "database when it is PostgreSQL, else a file lock in paths.locks.",
+    )
+    approval: Literal["auto", "manual"] = Field(
+        "auto",
+        description="manual: a version that passes the policy waits as challenger until "
+        "someone approves it in the Prefect UI (the training run pauses for the answer).",
+    )
+    approval_timeout_minutes: float = Field(
+        1440, gt=0, description="How long a paused run waits for the answer (then it fails)."
+    )
+    _no_literal_secret = field_validator("lock_url")(refuse_literal_secret)

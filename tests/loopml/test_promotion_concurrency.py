@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,19 @@ def _promote(barrier: Any, kwargs: dict[str, Any], queue: Any) -> None:
     queue.put(dataclasses.asdict(decision))
 
 
-def test_two_promotions_at_once_leave_one_champion(tmp_path: Path) -> None:
+PG_URL = os.environ.get("LOOPML_TEST_POSTGRES_URL")
+LOCKS = [
+    pytest.param(None, id="file-lock"),
+    pytest.param(
+        PG_URL,
+        id="postgres-advisory-lock",
+        marks=pytest.mark.skipif(PG_URL is None, reason="LOOPML_TEST_POSTGRES_URL is not set"),
+    ),
+]
+
+
+@pytest.mark.parametrize("lock_url", LOCKS)
+def test_two_promotions_at_once_leave_one_champion(tmp_path: Path, lock_url: str | None) -> None:
     raw = small_params()
     raw["train"]["candidates"] = [
         {
@@ -36,7 +49,7 @@ def test_two_promotions_at_once_leave_one_champion(tmp_path: Path) -> None:
         {"name": "strong", "kind": "linear"},
     ]
     raw["promote"]["floors"] = {"roc_auc": 0.55}
-    built = promotion_jobs(tmp_path, raw, data_version="v-race")
+    built = promotion_jobs(tmp_path, raw, data_version="v-race", lock_url=lock_url)
     params, tracking, jobs = built["params"], built["tracking"], built["jobs"]
     assert (
         jobs["strong"]["challenger"].metrics["roc_auc"]
@@ -69,3 +82,19 @@ def test_two_promotions_at_once_leave_one_champion(tmp_path: Path) -> None:
         set(aliases) <= {"champion", "previous", "challenger"}
         and list(aliases.values()).count(aliases["champion"]) == 1
     )
+
+
+@pytest.mark.skipif(PG_URL is None, reason="LOOPML_TEST_POSTGRES_URL is not set")
+def test_the_advisory_lock_excludes_another_session_until_released(tmp_path: Path) -> None:
+    import psycopg
+
+    from loopml.locks import Lock, lock_key
+
+    lock = Lock("promote-race-check", tmp_path, PG_URL)
+    with psycopg.connect(PG_URL, autocommit=True) as other:  # type: ignore[arg-type]
+        try_lock = "SELECT pg_try_advisory_lock(%s)"
+        with lock.hold():
+            assert other.execute(try_lock, (lock_key(lock.name),)).fetchone() == (False,)
+        assert other.execute(try_lock, (lock_key(lock.name),)).fetchone() == (True,)
+        other.execute("SELECT pg_advisory_unlock(%s)", (lock_key(lock.name),))
+    assert list(tmp_path.iterdir()) == []  # no file lock was used
