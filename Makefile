@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help install init run test test-fast lint format bench repro ui rollback serve up down demo clean
+.PHONY: help install init run test test-fast lint format bench repro ui rollback serve up down stack-up stack-down demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -63,6 +63,12 @@ up: init  ## start Prefect server+UI (:4200), MLflow UI (:5000), deployments, mo
 
 down:  ## stop what `make up` started
 	loopml down
+
+stack-up: init  ## the team's server stack as native processes (secrets from .env)
+	set -a; . ./.env; set +a; loopml stack up
+
+stack-down:  ## stop what `make stack-up` started
+	loopml stack down
 
 demo: init  ## the whole loop: train, serve, drifted traffic, monitoring, retraining, new champion
 	loopml run

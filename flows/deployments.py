@@ -16,6 +16,8 @@ class Deployment:
     description: str
     schedule_key: str | None
     """Dotted key of params.yaml holding the cron schedule (its value null: on demand)."""
+    concurrency_limit: int | None = None
+    """Runs at once; more wait in the queue (two retrains of one model never overlap)."""
 
     def cron(self, params: Params) -> str | None:
         if self.schedule_key is None:
@@ -32,12 +34,14 @@ DEPLOYMENTS = (
         entrypoint="flows/training.py:training",
         description="collect -> validate -> features -> train -> evaluate -> promote",
         schedule_key="deploy.training_cron",
+        concurrency_limit=1,
     ),
     Deployment(
         name="monitoring",
         entrypoint="flows/monitoring.py:monitoring",
         description="Evidently drift and quality; triggers training when due",
         schedule_key="monitor.schedule_cron",
+        concurrency_limit=1,
     ),
     Deployment(
         name="batch-scoring",

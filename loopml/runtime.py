@@ -34,5 +34,6 @@ def configure_environment(project_root: Path | None = None) -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # links: summary
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     if project_root is not None:
         os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))

@@ -4,7 +4,8 @@ one-shot that makes the buckets). ``loopml stack compose --write`` writes it; a 
 that the committed file is what the definition renders.
 
 Every secret is ``${VAR:?...}`` (compose refuses to start without it); published ports are
-bound to ``${LOOPML_BIND:-127.0.0.1}``.
+bound to ``${LOOPML_BIND:-127.0.0.1}``; ``PREFECT_UI_API_URL`` (default
+http://127.0.0.1:4200/api) is where browsers reach the Prefect API.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ ADDRESSES = {
     "db_prefect": "prefect",
     "mlflow_auth_config": "/app/stack/mlflow-auth.ini",
     "code": "/app",
+    "prefect_ui": "${PREFECT_UI_API_URL:-http://127.0.0.1:4200/api}",
 }
 _REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
 def required(text: str) -> str:
-    """``${VAR}`` -> ``${VAR:?...}``: compose stops with the message when VAR is unset."""
+    """``${VAR}`` -> ``${VAR:?...}``: compose stops with the message when VAR is unset
+    (``${VAR:-default}``, not a secret, is left as it is)."""
     return _REF.sub(lambda m: f"${{{m.group(1)}:?set {m.group(1)} in .env}}", text)
 
 

@@ -47,6 +47,7 @@ def build_deployments(params: Params, params_path: Path) -> list[Any]:
                 schedules=[Cron(cron, timezone=params.deploy.timezone)] if cron else None,
                 description=spec.description,
                 tags=["loopml", params.project.name],
+                concurrency_limit=spec.concurrency_limit,
             )
         )
     return built
@@ -76,6 +77,11 @@ def render_prefect_yaml(params: Params) -> str:
         cron = spec.cron(params)
         if cron:
             entry["schedules"] = [{"cron": cron, "timezone": params.deploy.timezone}]
+        if spec.concurrency_limit is not None:
+            entry["concurrency_limit"] = {
+                "limit": spec.concurrency_limit,
+                "collision_strategy": "ENQUEUE",
+            }
         entry["work_pool"] = {"name": WORK_POOL}
         entry["tags"] = ["loopml"]
         deployments.append(entry)

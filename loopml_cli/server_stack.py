@@ -55,6 +55,7 @@ class NativeStack:
             "db_prefect": f"{self.db_prefix}_prefect",
             "mlflow_auth_config": str(self.run_dir / "mlflow-auth.ini"),
             "code": str(CODE_ROOT),
+            "prefect_ui": f"http://{at['prefect']}/api",
         }
 
 
@@ -84,6 +85,11 @@ def native_environment(
 ) -> dict[str, str]:
     """``base`` with the service's environment, its references expanded from ``base``."""
     env = dict(base)
+    # `sh -c` commands name programs (python, prefect): this interpreter's first
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(
+        [bin_dir, *[p for p in base.get("PATH", "").split(os.pathsep) if p]]
+    )
     for key, value in service.environment.items():
         env[key] = expand(topology.render(value, addresses), base)
     return env
@@ -191,9 +197,10 @@ def stop_server_stack(run_dir: Path) -> list[str]:
     """Stop what ``stack up`` started: workers first, the storage last."""
     order = ["worker", "model", "prefect", "mlflow", "s3"]
     pids = sorted(running(run_dir).items(), key=lambda kv: order.index(kv[0].split("-")[0]))
-    for name, pid in pids:
+    for _name, pid in pids:
         stop_group(pid)
-        (run_dir / f"{name}.pid").unlink(missing_ok=True)
+    for pidfile in run_dir.glob("*.pid"):  # those that died on their own too
+        pidfile.unlink()
     return [f"{name} (pid {pid})" for name, pid in pids]
 
 
@@ -265,3 +272,13 @@ def stack_compose(
     (CODE_ROOT / "docker-compose.yml").write_text(text)
     (CODE_ROOT / "stack" / "constraints.txt").write_text(render_constraints())
     console.print(f"wrote {CODE_ROOT / 'docker-compose.yml'} and stack/constraints.txt")
+
+
+@stack_app.command("automations")
+def stack_automations() -> None:
+    """Create the stack's Prefect automations (zombie runs become Crashed) on PREFECT_API_URL."""
+    from loopml.runtime import configure_environment
+    from loopml_cli.automations import ZOMBIE_AUTOMATION, ensure_zombie_automation
+
+    configure_environment()
+    console.print(f"automation {ZOMBIE_AUTOMATION}: {ensure_zombie_automation()}", markup=False)

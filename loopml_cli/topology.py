@@ -5,7 +5,8 @@ natively) and the storage servers behind them (PostgreSQL and MinIO containers i
 the local PostgreSQL and moto's S3 server natively).
 
 In a service's command and environment, ``{postgres}``, ``{s3}``, ``{mlflow}``, ``{prefect}``
-stand for that service's ``host:port``, ``{db_mlflow}`` and ``{db_prefect}`` for the database
+stand for that service's ``host:port``, ``{prefect_ui}`` for the API address browsers use,
+``{db_mlflow}`` and ``{db_prefect}`` for the database
 names and ``{pg_user}``/``{pg_password}`` for the PostgreSQL login; ``${VAR}`` are secrets read
 from the environment (``.env`` for compose), never written into the definition.
 """
@@ -70,6 +71,8 @@ RUNNER = {
     **PREFECT_CLIENT,
     **MLFLOW_CLIENT,
     **S3_CLIENT,
+    # promotions from every worker take one advisory lock on the registry's database
+    "LOOPML_LOCK_URL": "postgresql://{pg_user}:{pg_password}@{postgres}/{db_mlflow}",
 }
 
 SERVICES: tuple[Service, ...] = (
@@ -101,6 +104,7 @@ SERVICES: tuple[Service, ...] = (
                 "postgresql+asyncpg://{pg_user}:{pg_password}@{postgres}/{db_prefect}"
             ),
             "PREFECT_SERVER_API_AUTH_STRING": "${PREFECT_API_AUTH_STRING}",
+            "PREFECT_UI_API_URL": "{prefect_ui}",  # where browsers reach the API
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
         },
@@ -114,7 +118,8 @@ SERVICES: tuple[Service, ...] = (
             "sh",
             "-c",
             f"prefect work-pool create {WORK_POOL} --type process --overwrite"
-            " && prefect --no-prompt deploy --all",
+            " && prefect --no-prompt deploy --all"
+            " && python -m loopml_cli stack automations",
         ),
         environment=PREFECT_CLIENT,
         depends_on=("prefect",),

@@ -9,8 +9,11 @@ own tests use) for MinIO, which compose runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -31,6 +34,7 @@ pytestmark = [
     pytest.mark.skipif(PG_URL is None, reason="LOOPML_TEST_POSTGRES_URL is not set"),
 ]
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SECRETS = {
     "S3_ACCESS_KEY": "stack-access",
     "S3_SECRET_KEY": "stack-s3cret-key",
@@ -59,7 +63,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     project = make_dvc_repo(tmp / "project")
     ports = {name: free_port() for name in ("s3", "mlflow", "prefect", "model")}
     raw = small_params(tracking={"uri": f"http://127.0.0.1:{ports['mlflow']}"})
-    raw["train"]["candidates"] = raw["train"]["candidates"][:2]  # baseline, logreg
+    raw["train"]["candidates"] = [{"name": "logreg", "kind": "linear"}]  # one quick real model
+    raw["promote"]["floors"] = {}
     raw["serve"]["port"] = ports["model"]
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     prefix = f"loopml_t{uuid.uuid4().hex[:8]}"
@@ -96,24 +101,49 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert "mlflow (pid" in stopped.stdout + stopped.stderr
 
 
-def _run_deployment(stack: dict[str, Any], name: str, timeout: float = 600) -> dict[str, Any]:
+def _start_deployment(
+    stack: dict[str, Any], name: str, overrides: dict[str, Any] | None = None
+) -> str:
+    """Create a flow run of the deployment through the API (a worker picks it up)."""
     api = stack["api"]
     found = requests.post(f"{api}/deployments/filter", json={}, auth=PREFECT_AUTH, timeout=10)
     deployment = next(d for d in found.json() if d["name"] == name)
-    params = {"params_path": str(stack["project"] / "params.yaml")}
+    params: dict[str, Any] = {"params_path": str(stack["project"] / "params.yaml")}
+    if overrides:
+        params["overrides"] = overrides
     run = requests.post(
         f"{api}/deployments/{deployment['id']}/create_flow_run",
         json={"parameters": params},
         auth=PREFECT_AUTH,
         timeout=10,
     ).json()
+    return str(run["id"])
+
+
+def _wait(
+    stack: dict[str, Any], run_id: str, until: set[str] | None = None, timeout: float = 600
+) -> dict[str, Any]:
+    until = until or {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        state = requests.get(f"{api}/flow_runs/{run['id']}", auth=PREFECT_AUTH, timeout=10).json()
-        if state["state_type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+        url = f"{stack['api']}/flow_runs/{run_id}"
+        state = requests.get(url, auth=PREFECT_AUTH, timeout=10).json()
+        if state["state_type"] in until:
             return state
         time.sleep(2)
-    pytest.fail(f"flow run {run['id']} of {name} did not finish in {timeout}s")
+    pytest.fail(f"flow run {run_id} did not reach {until} in {timeout}s")
+
+
+def _why(stack: dict[str, Any], state: dict[str, Any]) -> str:
+    """A finished run's state message and its error logs (for a failing assertion)."""
+    query = {"logs": {"flow_run_id": {"any_": [state["id"]]}, "level": {"ge_": 40}}}
+    url = f"{stack['api']}/logs/filter"
+    logs = requests.post(url, json=query, auth=PREFECT_AUTH, timeout=10).json()
+    return f"{state['state'].get('message')}\n" + "\n".join(log["message"] for log in logs)
+
+
+def _run_deployment(stack: dict[str, Any], name: str, timeout: float = 600) -> dict[str, Any]:
+    return _wait(stack, _start_deployment(stack, name), timeout=timeout)
 
 
 def _s3(stack: dict[str, Any]) -> Any:
@@ -143,14 +173,97 @@ def test_without_credentials_the_servers_refuse(stack: dict[str, Any]) -> None:
     assert requests.post(flows, json={}, auth=PREFECT_AUTH, timeout=10).status_code == 200
 
 
-def test_a_worker_trains_into_the_shared_stores(stack: dict[str, Any]) -> None:
-    """The training deployment, run through the Prefect API by a worker: the model's rows are
-    in PostgreSQL, its artifacts in the bucket (through the MLflow server), its snapshot in the
-    DVC remote on S3, and nothing in the project's local stores."""
+def _newest_run(stack: dict[str, Any], deployment: str) -> dict[str, Any]:
+    api = stack["api"]
+    found = requests.post(f"{api}/deployments/filter", json={}, auth=PREFECT_AUTH, timeout=10)
+    deployment_id = next(d["id"] for d in found.json() if d["name"] == deployment)
+    query = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_DESC"}
+    runs = requests.post(f"{api}/flow_runs/filter", json=query, auth=PREFECT_AUTH, timeout=10)
+    assert runs.json(), "no flow run of the deployment"
+    return dict(runs.json()[0])
+
+
+def _train_from_the_prefect_ui(stack: dict[str, Any], shots: Path) -> str:
+    """Log in to the Prefect UI with the auth string and submit a custom training run (this
+    project's params.yaml); returns the flow run's id."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ui = stack["api"].removesuffix("/api")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(f"{ui}/deployments")
+            page.get_by_placeholder("admin:pass").fill(SECRETS["PREFECT_API_AUTH_STRING"])
+            page.get_by_role("button", name="Login").click()
+            expect(page.get_by_role("link", name="training", exact=True).first).to_be_visible(
+                timeout=60_000
+            )
+            page.get_by_role("link", name="training", exact=True).first.click()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            field = page.locator(".schema-form-property").filter(
+                has=page.locator(".schema-form-property__label", has_text="params_path")
+            )
+            field.locator("textarea, input").first.fill(str(stack["project"] / "params.yaml"))
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(shots / "prefect-stack-run.png"))
+        finally:
+            browser.close()
+    run = _newest_run(stack, "training")
+    assert run["parameters"]["params_path"] == str(stack["project"] / "params.yaml")
+    return str(run["id"])
+
+
+@pytest.fixture(scope="module")
+def trained(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The first training: submitted from the Prefect UI when Chromium is here (the browser
+    test), through the API otherwise; run by a worker."""
+    if Path(CHROMIUM).exists():
+        run_id, via = _train_from_the_prefect_ui(stack, tmp_path_factory.mktemp("shots")), "ui"
+    else:
+        run_id, via = _start_deployment(stack, "training"), "api"
+    return {"state": _wait(stack, run_id, timeout=900), "via": via}
+
+
+@pytest.mark.browser
+def test_the_uis_of_the_stack_behind_their_credentials(
+    stack: dict[str, Any], trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """A training run submitted from the Prefect UI (after its login) completed, and the MLflow
+    UI, with basic-auth credentials, shows the registered model with its champion."""
+    if trained["via"] != "ui":
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    assert trained["state"]["state_type"] == "COMPLETED", _why(stack, trained["state"])
+    model = stack["raw"]["promote"]["model_name"]
+    assert requests.get(stack["mlflow"], timeout=10).status_code == 401  # the UI too
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        user, password = MLFLOW_AUTH
+        context = browser.new_context(http_credentials={"username": user, "password": password})
+        page = context.new_page()
+        try:
+            page.goto(f"{stack['mlflow']}/#/models/{model}")
+            expect(page.get_by_text(model).first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("champion").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "mlflow-stack-registry.png"))
+        finally:
+            browser.close()
+
+
+def test_a_worker_trains_into_the_shared_stores(
+    stack: dict[str, Any], trained: dict[str, Any]
+) -> None:
+    """The training deployment, run by a worker: the model's rows are in PostgreSQL, its
+    artifacts in the bucket (through the MLflow server), its snapshot in the DVC remote on S3,
+    and nothing in the project's local stores."""
     import psycopg
 
-    state = _run_deployment(stack, "training")
-    assert state["state_type"] == "COMPLETED", state["state"]
+    state = trained["state"]
+    assert state["state_type"] == "COMPLETED", _why(stack, state)
     mlflow_db, prefect_db = stack["databases"]
     base = (PG_URL or "").rsplit("/", 1)[0]
     with psycopg.connect(f"{base}/{mlflow_db}") as conn:
@@ -212,3 +325,128 @@ def test_the_model_server_serves_the_champion_from_the_server_stack(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+DRIFT = {
+    "monitor": {"current": "source", "min_rows": 100},
+    "data": {
+        "source": {
+            "generator": {
+                "seed": 5,
+                "drift": {"covariate": {"monthly_charges": 1.5, "plan": 0.7, "device": 0.7}},
+            }
+        }
+    },
+}
+
+
+def test_monitoring_on_drifted_data_triggers_a_retrain_that_a_worker_runs(
+    stack: dict[str, Any],
+) -> None:
+    """The monitoring deployment, run by a worker on a drifted batch, starts the training
+    deployment; another worker run of it registers a new version."""
+    before = len(_versions(stack))
+    monitored = _wait(stack, _start_deployment(stack, "monitoring", DRIFT), timeout=600)
+    assert monitored["state_type"] == "COMPLETED", _why(stack, monitored)
+    api = stack["api"]
+    found = requests.post(f"{api}/deployments/filter", json={}, auth=PREFECT_AUTH, timeout=10)
+    training = next(d["id"] for d in found.json() if d["name"] == "training")
+    runs = requests.post(
+        f"{api}/flow_runs/filter",
+        json={"deployments": {"id": {"any_": [training]}}},
+        auth=PREFECT_AUTH,
+        timeout=10,
+    ).json()
+    triggered = [r for r in runs if r["parameters"].get("overrides") == DRIFT]
+    assert len(triggered) == 1, [r["parameters"] for r in runs]
+    retrained = _wait(stack, triggered[0]["id"], timeout=900)
+    assert retrained["state_type"] == "COMPLETED", _why(stack, retrained)
+    assert len(_versions(stack)) == before + 1
+
+
+def _aliases(stack: dict[str, Any]) -> dict[str, str]:
+    model = stack["raw"]["promote"]["model_name"]
+    url = f"{stack['mlflow']}/api/2.0/mlflow/registered-models/get"
+    found = requests.get(url, params={"name": model}, auth=MLFLOW_AUTH, timeout=10).json()
+    return {a["alias"]: a["version"] for a in found["registered_model"].get("aliases", [])}
+
+
+def _versions(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    model = stack["raw"]["promote"]["model_name"]
+    url = f"{stack['mlflow']}/api/2.0/mlflow/model-versions/search"
+    found = requests.get(url, params={"filter": f"name='{model}'"}, auth=MLFLOW_AUTH, timeout=10)
+    return list(found.json().get("model_versions", []))
+
+
+def test_two_trainings_at_once_leave_one_consistent_champion(stack: dict[str, Any]) -> None:
+    """Two retrains of the model started together (new data each): the deployment's
+    concurrency limit runs them one after the other, and the registry ends with each version
+    decided and one champion."""
+    before = len(_versions(stack))
+    runs = [
+        _start_deployment(stack, "training", {"data": {"source": {"generator": {"seed": s}}}})
+        for s in (101, 202)
+    ]
+    states = [_wait(stack, run, timeout=900) for run in runs]
+    assert [s["state_type"] for s in states] == ["COMPLETED", "COMPLETED"], [
+        _why(stack, s) for s in states
+    ]
+    first, second = sorted(states, key=lambda s: s["start_time"])
+    assert first["end_time"] <= second["start_time"]  # never at once
+    versions = _versions(stack)
+    assert len(versions) == before + 2
+    decided = [v for v in versions if int(v["version"]) > before]
+    for version in decided:
+        tags = {t["key"]: t["value"] for t in version.get("tags", [])}
+        assert tags.get("loopml.decision") in {"promoted", "refused"}, tags
+    aliases = _aliases(stack)
+    assert "champion" in aliases
+    assert aliases.get("previous") != aliases["champion"]
+    assert list(aliases.values()).count(aliases["champion"]) == 1
+
+
+def _descendants(pid: int) -> set[int]:
+    found, frontier = set(), [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            for child in task.read_text().split():
+                if int(child) not in found:
+                    found.add(int(child))
+                    frontier.append(int(child))
+    return found
+
+
+def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
+    stack: dict[str, Any],
+) -> None:
+    """SIGKILL to the worker (and the flow run it started) in the middle of a training: the
+    missing heartbeats turn the run Crashed (the stack's automation), the registry is left as
+    it was, and the next run, taken by the other worker, completes."""
+    from loopml.config import load_params
+    from loopml_cli.server_stack import running
+
+    runtime = load_params(stack["project"] / "params.yaml").path("runtime") / "stack"
+    versions_before = len(_versions(stack))
+    run = _start_deployment(stack, "training", {"data": {"source": {"generator": {"seed": 303}}}})
+    _wait(stack, run, until={"RUNNING"}, timeout=300)
+    workers = {n: p for n, p in running(runtime).items() if n.startswith("worker")}
+    busy = [
+        n
+        for n, p in workers.items()
+        if any(
+            "prefect" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
+            for c in _descendants(p)
+            if Path(f"/proc/{c}/cmdline").exists()
+        )
+    ]
+    assert len(busy) == 1, workers
+    victims = {workers[busy[0]], *_descendants(workers[busy[0]])}  # as if its machine died
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    crashed = _wait(stack, run, timeout=300)
+    assert crashed["state_type"] == "CRASHED", crashed["state"]
+    assert len(_versions(stack)) == versions_before  # nothing half-registered
+    after = _run_deployment(stack, "training", timeout=900)
+    assert after["state_type"] == "COMPLETED", _why(stack, after)
