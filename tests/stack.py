@@ -25,6 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def descendants(pid: int) -> set[int]:
+    """Every descendant process of ``pid`` (from /proc)."""
+    found, frontier = set(), [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            for child in task.read_text().split():
+                if int(child) not in found:
+                    found.add(int(child))
+                    frontier.append(int(child))
+    return found
+
+
 def wait_http(url: str, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -27,7 +27,7 @@ import yaml
 
 from tests.conftest import make_dvc_repo, run_cli, small_params
 from tests.loopml_cli.conftest import PG_URL
-from tests.stack import free_port
+from tests.stack import descendants, free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -405,18 +405,6 @@ def test_two_trainings_at_once_leave_one_consistent_champion(stack: dict[str, An
     assert list(aliases.values()).count(aliases["champion"]) == 1
 
 
-def _descendants(pid: int) -> set[int]:
-    found, frontier = set(), [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            for child in task.read_text().split():
-                if int(child) not in found:
-                    found.add(int(child))
-                    frontier.append(int(child))
-    return found
-
-
 def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
     stack: dict[str, Any],
 ) -> None:
@@ -436,12 +424,12 @@ def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
         for n, p in workers.items()
         if any(
             "prefect" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
-            for c in _descendants(p)
+            for c in descendants(p)
             if Path(f"/proc/{c}/cmdline").exists()
         )
     ]
     assert len(busy) == 1, workers
-    victims = {workers[busy[0]], *_descendants(workers[busy[0]])}  # as if its machine died
+    victims = {workers[busy[0]], *descendants(workers[busy[0]])}  # as if its machine died
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_dvc_repo, run_cli, small_params
-from tests.stack import free_port, wait_http
+from tests.stack import descendants, free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,6 @@ def _project(tmp_path: Path, **overrides: object) -> Path:
     raw = small_params(**overrides)
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return repo / "params.yaml"
-
-
-def _children(pid: int) -> set[int]:
-    """Every descendant of ``pid`` (from /proc)."""
-    found, frontier = set(), [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            for child in task.read_text().split():
-                if int(child) not in found:
-                    found.add(int(child))
-                    frontier.append(int(child))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -158,7 +145,7 @@ def test_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     _wait_for(params.parent / ".loopml" / "logs" / "run-*.log", "Beginning flow run", 300)
-    children = _children(proc.pid)
+    children = descendants(proc.pid)
     assert children, "the embedded Prefect API runs as a child process"
     proc.kill()
     proc.wait(timeout=30)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -30,6 +31,30 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     return run_cli(*args, cwd=cwd, env=env, timeout=600)
 
 
+def _project_with_champion(project: Path) -> tuple[Path, Any, dict[str, Any]]:
+    """A real MLflow store with a champion (so the model server starts), on a free port."""
+    reg = build_registry(project)
+    params_path = project / "params.yaml"
+    raw = yaml.safe_load(params_path.read_text())
+    raw["serve"]["port"] = free_port()
+    params_path.write_text(yaml.safe_dump(raw))
+    return params_path, load_params(params_path), reg
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The commands' environment: their own Prefect home, no inherited API or store."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLUMNS": "200",  # rich wraps the CLI's lines at the terminal width
+        **extra,
+    }
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
 def _deployments(api: str) -> set[str]:
     resp = requests.post(f"{api}/deployments/filter", json={}, timeout=10)
     return {d["name"] for d in resp.json()} if resp.status_code == 200 else set()
@@ -37,22 +62,10 @@ def _deployments(api: str) -> set[str]:
 
 def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> None:
     project = tmp_path / "project"
-    reg = build_registry(project)  # a real MLflow store with a champion: the model server starts
-    params_path = project / "params.yaml"
-    raw = yaml.safe_load(params_path.read_text())
-    raw["serve"]["port"] = free_port()
-    params_path.write_text(yaml.safe_dump(raw))
-    params = load_params(params_path)
+    params_path, params, reg = _project_with_champion(project)
     prefect_port, mlflow_port = free_port(), free_port()
     api = f"http://127.0.0.1:{prefect_port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "COLUMNS": "200",  # rich wraps the CLI's lines at the terminal width
-    }
-    env.pop("PREFECT_API_URL", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = _env(tmp_path)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         started = _cli(
@@ -122,27 +135,17 @@ def test_up_on_an_open_address_authenticates_every_server(tmp_path: Path) -> Non
     string and the model token each turn away a request without them and accept one with them;
     the deployment process, a Prefect client, registers the deployments through the auth."""
     project = tmp_path / "project"
-    build_registry(project)
-    params_path = project / "params.yaml"
-    raw = yaml.safe_load(params_path.read_text())
-    raw["serve"]["port"] = free_port()
-    params_path.write_text(yaml.safe_dump(raw))
-    params = load_params(params_path)
+    params_path, params, _ = _project_with_champion(project)
     prefect_port, mlflow_port = free_port(), free_port()
     api, mlflow = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
     model = f"http://127.0.0.1:{params.serve.port}"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "COLUMNS": "200",
-        "MLFLOW_TRACKING_USERNAME": "ops",
-        "MLFLOW_TRACKING_PASSWORD": "mlflow-s3cret",
-        "PREFECT_API_AUTH_STRING": "ops:prefect-s3cret",
-        "LOOPML_API_TOKEN": "model-s3cret",
-    }
-    env.pop("PREFECT_API_URL", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = _env(
+        tmp_path,
+        MLFLOW_TRACKING_USERNAME="ops",
+        MLFLOW_TRACKING_PASSWORD="mlflow-s3cret",
+        PREFECT_API_AUTH_STRING="ops:prefect-s3cret",
+        LOOPML_API_TOKEN="model-s3cret",
+    )
     args = ["--params", str(params_path)]
     ports = ["--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)]
     try:
