@@ -171,9 +171,9 @@ def unreachable_server(exc: BaseException) -> str | None:
             server = re.sub(r"/api/.*$", "", endpoint)
             return (
                 f"the MLflow tracking server {server} stopped answering ({endpoint}: "
-                "connection refused or timed out); this run did not move the champion. "
+                "connection refused or timed out); the run stopped at that request. "
                 "Start the server again and re-run: fitted candidates and evaluations come "
-                "from the cache."
+                "from the cache, and a version already registered is not registered twice."
             )
         cur = cur.__cause__ or cur.__context__
     return None

@@ -329,6 +329,8 @@ def test_the_model_server_serves_the_champion_from_the_server_stack(
 
 DRIFT = {
     "monitor": {"current": "source", "min_rows": 100},
+    # inputs drift and, through them, the churn rate: the retrain accepts the new balance
+    "validate": {"severity": {"class_balance": "warning"}},
     "data": {
         "source": {
             "generator": {
