@@ -9,6 +9,7 @@ from prefect import flow
 
 from loopml.config.run_options import MonitoringRun, monitoring_overrides, resolve_run
 from loopml.monitoring.policy import Verdict
+from loopml.predlog import log_target
 from tasks._policies import STOPPABLE
 from tasks.monitor import (
     champion_model,
@@ -49,7 +50,7 @@ def monitoring(
     )
     current = current_data(
         cfg=params.monitor,
-        log_path=params.path("prediction_log"),
+        log_path=log_target(params),
         source=params.data.source,
         root=params.root,
         table=table,

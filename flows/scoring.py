@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 
 from loopml.config.run_options import ScoringRun, resolve_run, scoring_overrides
+from loopml.predlog import log_target
 from loopml.scoring import ScoredBatch
 from tasks._policies import STOPPABLE
 from tasks.collect import read_source
@@ -49,7 +50,7 @@ def batch_scoring(
         frame=frame,
         scores=scores,
         scorer=scorer,
-        log_path=params.path("prediction_log"),
+        log_path=log_target(params),
         enabled=params.score.log_predictions,
     )
     return publish_scores(

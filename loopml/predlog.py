@@ -1,29 +1,36 @@
 """The prediction log: every served or batch-scored prediction, one typed row each, with labels
 attached later by request id. The server and batch scoring write it; monitoring reads it.
 
-SQLite (``paths.prediction_log``) in WAL mode; rows are written by a background thread so that
-responses never wait for the disk.
+It lives in a SQLite file (``paths.prediction_log``, the embedded default) or in a PostgreSQL
+database (``paths.prediction_log_url``, or ``LOOPML_PREDICTION_LOG_URL``) that several server
+workers and the monitor share (:mod:`loopml.predlog_stores`). Rows are written by a
+background thread so that responses never wait for the database.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
 
 from loopml.exceptions import InputError, StorageError
+from loopml.predlog_stores import LogTarget, describe, is_database_url, open_store, read_rows
+from loopml.secrets import expand
+
+if TYPE_CHECKING:
+    from loopml.config import Params
 
 log = logging.getLogger(__name__)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+LOG_URL_ENV = "LOOPML_PREDICTION_LOG_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,39 +60,37 @@ class PredictionRow:
         )
 
 
-_INSERT_PREDICTIONS = "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def log_target(params: Params) -> LogTarget:
+    """Where this project's prediction log is: ``LOOPML_PREDICTION_LOG_URL``, else
+    ``paths.prediction_log_url`` (its ``${VAR}`` expanded), else the SQLite file
+    ``paths.prediction_log``."""
+    url = os.environ.get(LOG_URL_ENV) or params.paths.prediction_log_url
+    if url:
+        return expand(url, "paths.prediction_log_url")
+    return params.path("prediction_log")
+
+
+def log_exists(target: LogTarget) -> bool:
+    """Whether anything was ever logged there (a database is assumed to exist)."""
+    return is_database_url(target) or os.path.isfile(target)
+
+
 class PredictionLog:
-    """Append-only SQLite log: one row per prediction; labels attach later by request id.
+    """Append-only log: one row per prediction; labels attach later by request id.
 
     Rows are written by a background thread so that responses never wait for the disk;
     :meth:`flush` waits until everything appended so far is written (labels and shutdown call
     it, so a label always finds its prediction and nothing is lost on a clean stop).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, target: LogTarget) -> None:
+        self.target = target
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS predictions (request_id TEXT, row INTEGER, ts TEXT, "
-            "model_version TEXT, features TEXT, prediction TEXT, probability REAL, "
-            "PRIMARY KEY (request_id, row))"
-        )
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS labels (request_id TEXT, row INTEGER, label TEXT, ts TEXT, "
-            "PRIMARY KEY (request_id, row))"
-        )
+        self._store = open_store(target)
         self._pending: queue.Queue[list[PredictionRow] | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write, name="prediction-log", daemon=True)
         self._writer.start()
@@ -114,7 +119,7 @@ class PredictionLog:
                     batches.append(more)
                 encoded = [r.encoded() for b in batches for r in b]
                 with self._lock:
-                    self._transaction(_INSERT_PREDICTIONS, encoded)
+                    self._store.insert_predictions(encoded)
                 for _ in batches[1:]:
                     self._pending.task_done()
             except StorageError as exc:  # never lose the writer: say so and carry on
@@ -123,20 +128,6 @@ class PredictionLog:
                 log.exception("writing to the prediction log failed")
             finally:
                 self._pending.task_done()
-
-    def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """All ``rows`` or none (a full disk leaves no partial batch). Hold ``_lock``."""
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(sql, rows)
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise StorageError(
-                f"prediction log {self.path}: {len(rows)} row(s) not written ({exc}); "
-                "free disk space or move paths.prediction_log"
-            ) from exc
 
     def flush(self) -> None:
         """Wait until every appended row is in the database."""
@@ -147,53 +138,44 @@ class PredictionLog:
         self.flush()
         ts = utc_now()
         ids = sorted({lb[0] for lb in labels})
-        marks = ",".join("?" * len(ids))
         with self._lock:
-            known = {
-                (r, i)
-                for r, i in self._conn.execute(
-                    f"SELECT request_id, row FROM predictions WHERE request_id IN ({marks})", ids
-                )
-            }
+            known = self._store.known(ids)
             unknown = [(r, i) for r, i, _ in labels if (r, i) not in known]
             if unknown:
                 raise InputError(f"no logged prediction for request_id/row {unknown[:5]}")
-            self._transaction(
-                "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
-                [(r, i, lb, ts) for r, i, lb in labels],
-            )
+            self._store.upsert_labels([(r, i, lb, ts) for r, i, lb in labels])
         return len(labels)
 
     def count(self) -> int:
         self.flush()
         with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+            return self._store.count()
 
     def close(self) -> None:
         self.flush()
         self._pending.put(None)
         self._writer.join(timeout=30)
         with self._lock:
-            self._conn.close()
+            self._store.close()
 
 
-def read_prediction_log(path: Path, since: str | None = None) -> pd.DataFrame:
+def read_prediction_log(target: LogTarget, since: str | None = None) -> pd.DataFrame:
     """The logged predictions as a frame: input columns expanded, with label where known."""
-    conn = sqlite3.connect(str(path))
-    try:
-        query = (
-            "SELECT p.request_id, p.row, p.ts, p.model_version, p.features, p.prediction, "
-            "p.probability, l.label FROM predictions p LEFT JOIN labels l "
-            "ON p.request_id = l.request_id AND p.row = l.row"
-        )
-        args: list[Any] = []
-        if since:
-            query += " WHERE p.ts >= ?"
-            args.append(since)
-        raw = pd.read_sql_query(query, conn, params=args)
-    finally:
-        conn.close()
+    raw = read_rows(target, since)
     if raw.empty:
         return raw
     features = pd.DataFrame.from_records([json.loads(f) for f in raw["features"]])
     return pd.concat([raw.drop(columns=["features"]).reset_index(drop=True), features], axis=1)
+
+
+__all__ = [
+    "LOG_URL_ENV",
+    "LogTarget",
+    "PredictionLog",
+    "PredictionRow",
+    "describe",
+    "log_exists",
+    "log_target",
+    "read_prediction_log",
+    "utc_now",
+]

@@ -19,7 +19,7 @@ import pandas as pd
 from loopml.config import SchemaConfig
 from loopml.exceptions import InputError
 from loopml.io import write_parquet
-from loopml.predlog import PredictionLog, PredictionRow, utc_now
+from loopml.predlog import LogTarget, PredictionLog, PredictionRow, utc_now
 from loopml.registry import LoadedVersion
 from loopml.schema import conform_frame
 
@@ -107,7 +107,7 @@ def log_scores(
     frame: pd.DataFrame,
     scores: pd.DataFrame,
     scorer: LoadedVersion,
-    log_path: Path,
+    log_path: LogTarget,
     request_id: str,
 ) -> int:
     """Append the scored rows to the prediction log (one request id for the batch)."""

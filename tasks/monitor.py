@@ -18,6 +18,7 @@ from loopml.monitoring import data, drift, policy, record
 from loopml.monitoring.data import Champion, Reference
 from loopml.monitoring.drift import DriftResult
 from loopml.monitoring.policy import Verdict
+from loopml.predlog import LogTarget
 from loopml.pyfunc import LoopmlModel
 from loopml.tracking import Tracking
 from tasks._policies import IO
@@ -36,7 +37,7 @@ def reference_data(
 @task(name="current-data", cache_policy=NO_CACHE, **IO)
 def current_data(
     cfg: MonitorConfig,
-    log_path: Path,
+    log_path: LogTarget,
     source: SourceConfig,
     root: Path,
     table: SchemaConfig,

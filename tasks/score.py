@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from loopml import registry, scoring
 from loopml.config import SchemaConfig, SourceConfig
+from loopml.predlog import LogTarget
 from loopml.registry import LoadedVersion
 from loopml.scoring import ScoredBatch
 from loopml.sources import describe_source
@@ -46,7 +47,11 @@ def write_scores(scores: pd.DataFrame, out_dir: Path, model_version: str) -> Pat
 
 @task(name="log-scores", cache_policy=NO_CACHE, **IO)
 def log_scores(
-    frame: pd.DataFrame, scores: pd.DataFrame, scorer: LoadedVersion, log_path: Path, enabled: bool
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    scorer: LoadedVersion,
+    log_path: LogTarget,
+    enabled: bool,
 ) -> int:
     """The scored rows in the prediction log, one request id per run
     (:func:`loopml.scoring.log_scores`)."""

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from loopml.config.base import Section
 from loopml.config.data import DataConfig
@@ -20,6 +20,7 @@ from loopml.config.pipeline import (
     TrainConfig,
     ValidateConfig,
 )
+from loopml.secrets import refuse_literal_secret
 
 
 class ProjectConfig(Section):
@@ -42,8 +43,23 @@ class PathsConfig(Section):
     reports: Path = Path("reports")
     locks: Path = Path(".loopml/locks")
     prediction_log: Path = Path("data/predictions.sqlite")
+    prediction_log_url: str | None = Field(
+        None,
+        description="A PostgreSQL database for the prediction log instead of the SQLite file "
+        "(several server workers and the monitor share it), as a ${ENV_VAR} reference; "
+        "LOOPML_PREDICTION_LOG_URL wins.",
+    )
     scores: Path = Path("data/scores")
     runtime: Path = Path(".loopml/run")
+
+    _no_literal_secret = field_validator("prediction_log_url")(refuse_literal_secret)
+
+    @field_validator("prediction_log_url")
+    @classmethod
+    def _a_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgresql+psycopg://", "${")):
+            raise ValueError("must be a postgresql:// URL (or leave it unset for the SQLite file)")
+        return value
 
 
 class TrackingConfig(Section):

@@ -13,7 +13,7 @@ import pandas as pd
 from loopml.aliases import CHAMPION
 from loopml.config import CleanConfig, MonitorConfig, SchemaConfig, SourceConfig
 from loopml.exceptions import LoopmlError, SourceError
-from loopml.predlog import read_prediction_log
+from loopml.predlog import LogTarget, describe, log_exists, read_prediction_log
 from loopml.registry import version_metrics
 from loopml.schema import conform_frame, with_derived
 from loopml.snapshots import Snapshot, read_snapshot
@@ -61,13 +61,13 @@ def reference_data(
     return Reference(frame=frame, champion=champion)
 
 
-def current_from_log(log_path: Path, schema: SchemaConfig, window_rows: int) -> pd.DataFrame:
+def current_from_log(log_path: LogTarget, schema: SchemaConfig, window_rows: int) -> pd.DataFrame:
     """The newest ``window_rows`` logged predictions, typed by the schema, labels parsed."""
-    if not log_path.is_file():
+    if not log_exists(log_path):
         raise SourceError(f"{log_path}: no prediction log yet (is the model served?)")
     frame = read_prediction_log(log_path)
     if frame.empty:
-        raise SourceError(f"{log_path}: the prediction log is empty")
+        raise SourceError(f"{describe(log_path)}: the prediction log is empty")
     frame = frame.sort_values("ts").tail(window_rows).reset_index(drop=True)
     labels = frame["label"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
     raw = {c: k for c, k in schema.columns.items() if c in frame}
@@ -80,7 +80,7 @@ def current_from_log(log_path: Path, schema: SchemaConfig, window_rows: int) -> 
 
 def current_data(
     cfg: MonitorConfig,
-    log_path: Path,
+    log_path: LogTarget,
     source: SourceConfig,
     root: Path,
     schema: SchemaConfig,

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from loopml.config import Params, ServeConfig
 from loopml.exceptions import InputError, StorageError
+from loopml.predlog import LogTarget
 from loopml.serving.batcher import MicroBatcher
 from loopml.serving.guard import Guard, respond
 from loopml.serving.inputs import check_records
@@ -49,7 +50,7 @@ class _State:
 
 
 def _lifespan(
-    state: _State, client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: Path
+    state: _State, client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: LogTarget
 ) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,7 +148,9 @@ def _predict_handler(state: _State, cfg: ServeConfig) -> Handler:
     return predict
 
 
-def create_app(client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: Path) -> Guard:
+def create_app(
+    client: MlflowClient, model_name: str, cfg: ServeConfig, log_path: LogTarget
+) -> Guard:
     """The ASGI app serving ``model_name@cfg.alias`` from the registry behind ``client``."""
     state = _State()
     app = FastAPI(
@@ -190,11 +193,12 @@ class PredictRoute:
 
 def app_from_params(params: Params) -> Guard:
     """The server app for a loaded ``Params`` (its tracking store, model and ``serve`` section)."""
+    from loopml.predlog import log_target
     from loopml.tracking import setup_tracking
 
     tracking = setup_tracking(params)
     return create_app(
-        tracking.client(), params.promote.model_name, params.serve, params.path("prediction_log")
+        tracking.client(), params.promote.model_name, params.serve, log_target(params)
     )
 
 

@@ -7,13 +7,12 @@ import gc
 import logging
 import threading
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from loopml.exceptions import IntegrityError
-from loopml.predlog import PredictionLog, PredictionRow, utc_now
+from loopml.predlog import LogTarget, PredictionLog, PredictionRow, utc_now
 from loopml.serving.model import ServedModel, load_served
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ class ModelServer:
     """Holds the current model, swaps it when the alias moves, logs every prediction."""
 
     def __init__(
-        self, client: MlflowClient, name: str, alias: str, log_path: Path, poll_seconds: float
+        self, client: MlflowClient, name: str, alias: str, log_path: LogTarget, poll_seconds: float
     ) -> None:
         self.client = client
         self.name = name
