@@ -39,6 +39,7 @@ ADDRESSES = {
     "pg_password": "${POSTGRES_PASSWORD}",
     "db_mlflow": "mlflow",
     "db_prefect": "prefect",
+    "db_predictions": "predictions",
     "mlflow_auth_config": "/app/stack/mlflow-auth.ini",
     "code": "/app",
     "prefect_ui": "${PREFECT_UI_API_URL:-http://127.0.0.1:4200/api}",

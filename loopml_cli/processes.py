@@ -72,3 +72,13 @@ def stop_group(pgid: int, timeout: float = 20.0) -> None:
     if group_alive(pgid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
+
+
+def running(run_dir: Path) -> dict[str, int]:
+    """The processes started into ``run_dir`` (one ``<name>.pid`` each) that are still alive."""
+    out = {}
+    for pidfile in sorted(run_dir.glob("*.pid")):
+        pid = int(pidfile.read_text().strip() or 0)
+        if pid and alive(pid):
+            out[pidfile.stem] = pid
+    return out

@@ -23,7 +23,7 @@ import typer
 from loopml.exceptions import ConfigError
 from loopml_cli import CODE_ROOT, stack_auth, topology
 from loopml_cli.app import ParamsOpt, app, console, load, session
-from loopml_cli.processes import alive, spawn, stop_group, wait_http
+from loopml_cli.processes import running, spawn, stop_group, wait_http
 
 stack_app = typer.Typer(help="The server stack: PostgreSQL, S3, MLflow and Prefect servers.")
 app.add_typer(stack_app, name="stack")
@@ -53,6 +53,7 @@ class NativeStack:
             "pg_password": pg.password or "",
             "db_mlflow": f"{self.db_prefix}_mlflow",
             "db_prefect": f"{self.db_prefix}_prefect",
+            "db_predictions": f"{self.db_prefix}_predictions",
             "mlflow_auth_config": str(self.run_dir / "mlflow-auth.ini"),
             "code": str(CODE_ROOT),
             "prefect_ui": f"http://{at['prefect']}/api",
@@ -148,7 +149,7 @@ def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
         source = "the environment (see .env.example)"
         raise ConfigError([f"set {k}" for k in missing], source=source)
     addresses = stack.addresses()
-    _create_databases(stack, [addresses["db_mlflow"], addresses["db_prefect"]])
+    _create_databases(stack, [addresses[f"db_{name}"] for name in topology.DATABASES])
     _start_s3(stack, env)
     auth = stack_auth.read_auth(env, "LOOPML_API_TOKEN")
     stack_auth.mlflow_auth_env(auth, env, stack.run_dir)  # writes the auth app's ini
@@ -184,15 +185,6 @@ def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
     return lines
 
 
-def running(run_dir: Path) -> dict[str, int]:
-    out = {}
-    for pidfile in sorted(run_dir.glob("*.pid")):
-        pid = int(pidfile.read_text().strip() or 0)
-        if pid and alive(pid):
-            out[pidfile.stem] = pid
-    return out
-
-
 def stop_server_stack(run_dir: Path) -> list[str]:
     """Stop what ``stack up`` started: workers first, the storage last."""
     order = ["worker", "model", "prefect", "mlflow", "s3"]
@@ -213,7 +205,7 @@ def stack_up(
     s3_port: PortOpt = None,
     mlflow_port: PortOpt = None,
     prefect_port: PortOpt = None,
-    db_prefix: Annotated[str, typer.Option(help="Prefix of the two databases.")] = "loopml",
+    db_prefix: Annotated[str, typer.Option(help="Prefix of the three databases.")] = "loopml",
 ) -> None:
     """Start the server stack natively: S3, MLflow and Prefect servers on PostgreSQL, the
     deployments of prefect.yaml on the work pool, two workers. Secrets from the environment."""

@@ -14,7 +14,7 @@ import typer
 
 from loopml.config import Params
 from loopml_cli.app import ParamsOpt, app, console, load, session
-from loopml_cli.processes import alive, spawn, stop_group, wait_http
+from loopml_cli.processes import alive, running, spawn, stop_group, wait_http
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +23,6 @@ SERVICES = ("prefect", "mlflow", "deployments", "model")
 
 class AlreadyRunning(RuntimeError):
     """``up`` found the servers of an earlier ``up`` still running."""
-
-
-def running(run_dir: Path) -> dict[str, int]:
-    out = {}
-    for name in SERVICES:
-        pidfile = run_dir / f"{name}.pid"
-        if pidfile.is_file():
-            pid = int(pidfile.read_text().strip() or 0)
-            if pid and alive(pid):
-                out[name] = pid
-    return out
 
 
 def _start(

@@ -6,7 +6,7 @@ the local PostgreSQL and moto's S3 server natively).
 
 In a service's command and environment, ``{postgres}``, ``{s3}``, ``{mlflow}``, ``{prefect}``
 stand for that service's ``host:port``, ``{prefect_ui}`` for the API address browsers use,
-``{db_mlflow}`` and ``{db_prefect}`` for the database
+``{db_mlflow}``, ``{db_prefect}`` and ``{db_predictions}`` for the database
 names and ``{pg_user}``/``{pg_password}`` for the PostgreSQL login; ``${VAR}`` are secrets read
 from the environment (``.env`` for compose), never written into the definition.
 """
@@ -30,6 +30,7 @@ SECRETS = (
 MLFLOW_BUCKET, DVC_BUCKET = "loopml-mlflow", "loopml-dvc"
 BUCKETS = (MLFLOW_BUCKET, DVC_BUCKET)
 WORK_POOL = "loopml"
+DATABASES = ("mlflow", "prefect", "predictions")
 PORTS = {"postgres": 5432, "s3": 9000, "mlflow": 5000, "prefect": 4200, "model": 8000}
 
 
@@ -66,8 +67,13 @@ MLFLOW_CLIENT = {
     "MLFLOW_TRACKING_PASSWORD": "${MLFLOW_TRACKING_PASSWORD}",
     "LOOPML_SIGNING_KEY": "${LOOPML_SIGNING_KEY}",
 }
+# Every server worker, batch scoring and the monitor share one prediction log in PostgreSQL.
+PREDICTION_LOG = {
+    "LOOPML_PREDICTION_LOG_URL": "postgresql://{pg_user}:{pg_password}@{postgres}/{db_predictions}"
+}
 # The flows run by the workers: MLflow through its server, DVC's remote on S3.
 RUNNER = {
+    **PREDICTION_LOG,
     **PREFECT_CLIENT,
     **MLFLOW_CLIENT,
     **S3_CLIENT,
@@ -139,7 +145,11 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="model",
         command=("python", "-m", "loopml_cli", "serve", "--host", "0.0.0.0", "--port", "8000"),
-        environment={**MLFLOW_CLIENT, "LOOPML_API_TOKEN": "${LOOPML_API_TOKEN}"},
+        environment={
+            **MLFLOW_CLIENT,
+            **PREDICTION_LOG,
+            "LOOPML_API_TOKEN": "${LOOPML_API_TOKEN}",
+        },
         port=PORTS["model"],
         health="/health",
         depends_on=("mlflow",),

@@ -1,3 +1,4 @@
--- The two databases of the compose stack (the native stack creates them with `loopml stack up`).
+-- The three databases of the compose stack (the native stack creates them with `loopml stack up`).
 CREATE DATABASE mlflow;
 CREATE DATABASE prefect;
+CREATE DATABASE predictions;

@@ -116,3 +116,15 @@ def test_compose_and_the_native_stack_run_the_same_definition(tmp_path: Path) ->
                 native_value = native_value.replace("${" + name + "}", placeholder)
             assert env[key] == native_value, (service.name, key)
     assert {s.name for s in topology.SERVICES} <= set(compose)
+
+
+def test_the_init_script_creates_every_database_the_definition_uses() -> None:
+    """Compose's PostgreSQL creates its databases from the init script; the native stack from
+    ``topology.DATABASES``: the two lists are the same, and every ``{db_*}`` placeholder of
+    the definition names one of them."""
+    script = (CODE_ROOT / "stack" / "postgres-init.sql").read_text()
+    created = re.findall(r"CREATE DATABASE (\w+);", script)
+    assert created == list(topology.DATABASES)
+    text = repr(topology.SERVICES) + repr(topology.RUNNER)
+    used = set(re.findall(r"\{db_(\w+)\}", text))
+    assert used == set(topology.DATABASES), used

@@ -25,6 +25,8 @@ import pytest
 import requests
 import yaml
 
+from loopml.datagen import generate_churn
+from loopml_cli import topology
 from tests.conftest import make_dvc_repo, run_cli, small_params
 from tests.loopml_cli.conftest import PG_URL
 from tests.stack import descendants, free_port
@@ -89,7 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "env": env,
             "ports": ports,
             "raw": raw,
-            "databases": (f"{prefix}_mlflow", f"{prefix}_prefect"),
+            "databases": tuple(f"{prefix}_{name}" for name in topology.DATABASES),
             "api": f"http://127.0.0.1:{ports['prefect']}/api",
             "mlflow": f"http://127.0.0.1:{ports['mlflow']}",
             "s3": f"http://127.0.0.1:{ports['s3']}",
@@ -97,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         }
     finally:
         stopped = run_cli("stack", "down", *args, cwd=project, env=env, timeout=300)
-        _drop([f"{prefix}_mlflow", f"{prefix}_prefect"])
+        _drop([f"{prefix}_{name}" for name in topology.DATABASES])
         assert "mlflow (pid" in stopped.stdout + stopped.stderr
 
 
@@ -290,8 +292,10 @@ def test_the_model_server_serves_the_champion_from_the_server_stack(
     stack: dict[str, Any], tmp_path: Path
 ) -> None:
     """`loopml serve` against the stack (the same command and environment as the definition's
-    model service): it loads the signed champion through the MLflow server and answers."""
-    from loopml_cli import topology
+    model service): it loads the signed champion through the MLflow server, answers, and logs
+    its predictions (and the labels posted later) to the stack's PostgreSQL."""
+    import psycopg
+
     from loopml_cli.server_stack import NativeStack, native_command, native_environment
 
     mlflow_db = stack["databases"][0]
@@ -322,9 +326,25 @@ def test_the_model_server_serves_the_champion_from_the_server_stack(
         assert requests.get(f"{url}/model", timeout=10).status_code == 401
         described = requests.get(f"{url}/model", headers=bearer, timeout=10)
         assert described.ok and described.json()["version"] == "1", described.text
+        rows = generate_churn(3, seed=8).drop(columns=["churned", "customer_id"])
+        records = json.loads(rows.to_json(orient="records", date_format="iso"))
+        answer = requests.post(f"{url}/predict", json=records, headers=bearer, timeout=30)
+        assert answer.ok, answer.text
+        label = {"request_id": answer.json()["request_id"], "row": 2, "label": True}
+        labelled = requests.post(
+            f"{url}/labels", json={"labels": [label]}, headers=bearer, timeout=30
+        )
+        assert labelled.ok, labelled.text
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    conninfo = PG_URL.rsplit("/", 1)[0] + "/" + stack["databases"][2]  # type: ignore[union-attr]
+    with psycopg.connect(conninfo) as conn:
+        logged = conn.execute("SELECT request_id, row FROM loopml_predictions").fetchall()
+        labels = conn.execute("SELECT request_id, row FROM loopml_labels").fetchall()
+    assert sorted(r for _, r in logged) == [0, 1, 2]
+    assert labels == [(answer.json()["request_id"], 2)]
+    assert not (stack["project"] / "data" / "predictions.sqlite").exists()
 
 
 DRIFT = {
@@ -414,7 +434,7 @@ def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
     missing heartbeats turn the run Crashed (the stack's automation), the registry is left as
     it was, and the next run, taken by the other worker, completes."""
     from loopml.config import load_params
-    from loopml_cli.server_stack import running
+    from loopml_cli.processes import running
 
     runtime = load_params(stack["project"] / "params.yaml").path("runtime") / "stack"
     versions_before = len(_versions(stack))

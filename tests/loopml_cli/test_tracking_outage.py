@@ -102,7 +102,9 @@ def test_the_tracking_server_going_away_fails_cleanly_and_a_rerun_resumes(
         assert cached >= len(raw["train"]["candidates"]), cached  # the fits were not redone
         assert f"candidate {last} (" not in rerun_log  # no candidate was fitted again
         assert len(client.search_model_versions(f"name='{model}'")) == 1  # never twice
-        assert client.get_model_version_by_alias(model, "champion").version == "1"
+        assert (
+            str(client.get_model_version_by_alias(model, "champion").version) == "1"
+        )  # int via REST
     finally:
         if server.poll() is None:
             _kill(server)

@@ -19,7 +19,8 @@ import requests
 import yaml
 
 from loopml.config import load_params
-from loopml_cli.stack import SERVICES, running
+from loopml_cli.processes import running
+from loopml_cli.stack import SERVICES
 from tests.conftest import run_cli
 from tests.registry import build_registry
 from tests.stack import free_port
