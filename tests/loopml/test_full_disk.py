@@ -7,8 +7,10 @@ kernel, no patched ``write``). Mounting needs root (CAP_SYS_ADMIN); elsewhere th
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,11 +57,21 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
 
 
 def _fill(disk: Path, leave: int) -> Path:
-    """Fill ``disk`` until fewer than ``leave`` bytes are free (a real full disk)."""
+    """Fill ``disk`` to the last byte, then give back ``leave`` bytes (a real full disk).
+
+    Written in chunks until the kernel says ENOSPC, because the server may write to the same
+    disk meanwhile: a size measured beforehand can be stale by the time the filler is written.
+    """
     filler = disk / "filler"
-    df = ["df", "-B1", "--output=avail", str(disk)]
-    avail = int(subprocess.run(df, capture_output=True, text=True).stdout.split()[-1])
-    filler.write_bytes(b"\0" * max(avail - leave, 0))
+    try:
+        with filler.open("wb", buffering=0) as out:
+            while True:
+                out.write(b"\0" * KB)
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+    if filler.exists():
+        os.truncate(filler, max(filler.stat().st_size - leave, 0))
     return filler
 
 
