@@ -72,6 +72,10 @@ class StorageError(LoopmlError):
     """Writing failed for lack of space or permission; what was being written is not kept."""
 
 
+class NoModelYet(LoopmlError):
+    """The server waits for its alias: no registered version has it yet (answered with 503)."""
+
+
 class IntegrityError(LoopmlError):
     """A file does not match the hash it is known by (and no good copy could be restored)."""
 

@@ -13,12 +13,17 @@ from pathlib import Path
 import requests
 
 
-def wait_http(url: str, timeout: float, pid: int | None = None) -> bool:
-    """Whether ``url`` answers within ``timeout``; gives up early once process ``pid`` exits."""
+def wait_http(
+    url: str, timeout: float, pid: int | None = None, not_ready_too: bool = False
+) -> bool:
+    """Whether ``url`` answers within ``timeout``; gives up early once process ``pid`` exits.
+    ``not_ready_too``: a 503 counts as an answer (a server up but waiting, such as the model
+    server before the first champion)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code < 500:
+            status = requests.get(url, timeout=2).status_code
+            if status < 500 or (not_ready_too and status == 503):
                 return True
         except requests.RequestException:
             pass

@@ -158,8 +158,6 @@ def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
     use_s3_remote(project, remote, f"http://{addresses['s3']}")
     lines.append(f"DVC remote      {remote} (in {project / '.dvc' / 'config.local'})")
     for service in topology.SERVICES:
-        if service.name == "model":
-            continue  # started by `loopml serve` once there is a champion
         cmd = native_command(service, addresses)
         service_env = native_environment(service, addresses, env)
         if service.one_shot:
@@ -175,9 +173,12 @@ def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
             continue
         for i in range(service.replicas):
             name = service.name if service.replicas == 1 else f"{service.name}-{i + 1}"
-            pid = spawn(name, cmd, stack.run_dir, service_env, CODE_ROOT)
+            # the model server reads the project's params.yaml, as compose's does in /app
+            cwd = project if service.name == "model" else CODE_ROOT
+            pid = spawn(name, cmd, stack.run_dir, service_env, cwd)
+            waiting = service.name == "model"  # 503 until the first champion: it waits for one
             if service.health and not wait_http(
-                f"http://{addresses[service.name]}{service.health}", 180, pid
+                f"http://{addresses[service.name]}{service.health}", 180, pid, waiting
             ):
                 raise RuntimeError(f"{name} did not start; see {stack.run_dir / f'{name}.log'}")
             where = f"http://{addresses[service.name]}" if service.port else "pool loopml"

@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from loopml.config import Params, ServeConfig
-from loopml.exceptions import InputError, StorageError
+from loopml.exceptions import InputError, NoModelYet, StorageError
 from loopml.predlog import LogTarget
 from loopml.serving.batcher import MicroBatcher
 from loopml.serving.guard import Guard, respond
@@ -79,11 +79,18 @@ def _add_routes(app: FastAPI, state: _State, cfg: ServeConfig) -> None:
     async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
+    @app.get("/health", responses={503: {"description": "No version has the alias yet."}})
+    async def health() -> Any:
         server = state.server
+        if server.current is None:  # alive, not ready: waiting for a first champion
+            waiting = {"status": "waiting", "model": server.name, "alias": server.alias}
+            return JSONResponse(status_code=503, content=waiting)
         health = {"status": "ok", "model": server.name, "version": server.current.version}
         return {**health, "refused": server.refused} if server.refused else health
+
+    @app.exception_handler(NoModelYet)
+    async def _no_model(request: Request, exc: NoModelYet) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -100,7 +107,7 @@ def _add_routes(app: FastAPI, state: _State, cfg: ServeConfig) -> None:
 
     @app.get("/model")
     async def model_info() -> dict[str, Any]:
-        return state.server.current.info.to_json()
+        return state.server.model().info.to_json()
 
     @app.post(
         "/labels",
@@ -129,7 +136,10 @@ def _predict_handler(state: _State, cfg: ServeConfig) -> Handler:
             records = parsed.get("records", parsed) if isinstance(parsed, dict) else parsed
             if isinstance(records, dict):
                 records = [records]
-            current = state.server.current
+            try:
+                current = state.server.model()
+            except NoModelYet as exc:
+                return 503, _detail(str(exc))
             checked = check_records(
                 records,
                 current.model.input_kinds,

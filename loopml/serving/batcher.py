@@ -86,7 +86,8 @@ class MicroBatcher:
                 # Small batches on the compiled fast path take well under a millisecond: a
                 # thread hand-off (and the GIL ping-pong it starts) would cost more.
                 if (
-                    self.server.current.compiled is not None
+                    self.server.current is not None
+                    and self.server.current.compiled is not None
                     and sum(len(r) for r in requests) <= self.inline_rows
                 ):
                     results = self.server.predict_batch(requests)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from loopml.exceptions import IntegrityError
+from loopml.exceptions import IntegrityError, NoModelYet
 from loopml.predlog import LogTarget, PredictionLog, PredictionRow, utc_now
+from loopml.registry import alias_version
 from loopml.serving.model import ServedModel, load_served
 
 if TYPE_CHECKING:
@@ -32,7 +33,12 @@ class ModelServer:
         self.name = name
         self.alias = alias
         self.poll_seconds = poll_seconds
-        self.current: ServedModel = load_served(client, name, alias)
+        self.current: ServedModel | None = None
+        """None until a version has the alias (a new stack: the server waits for training)."""
+        if alias_version(client, name, alias) is not None:
+            self.current = load_served(client, name, alias)
+        else:
+            log.warning("no version of %s has the alias %s yet: waiting for one", name, alias)
         self.refused: dict[str, str] | None = None
         """The version the alias names but that failed verification, and why (GET /health)."""
         self.log = PredictionLog(log_path)
@@ -48,9 +54,11 @@ class ModelServer:
 
     def refresh(self) -> bool:
         """Load the alias's version if it moved. Returns whether the model changed."""
-        mv = self.client.get_model_version_by_alias(self.name, self.alias)
-        version = str(mv.version)
-        if version == self.current.version or (self.refused or {}).get("version") == version:
+        version = alias_version(self.client, self.name, self.alias)
+        if version is None:
+            return False  # nothing to serve yet (or the alias was removed: keep the model)
+        served = self.current.version if self.current else None
+        if version == served or (self.refused or {}).get("version") == version:
             return False
         try:
             new = load_served(self.client, self.name, self.alias)
@@ -64,6 +72,16 @@ class ModelServer:
         log.info("serving %s v%s (alias %s moved)", self.name, new.version, self.alias)
         return True
 
+    def model(self) -> ServedModel:
+        """The model to answer with; :class:`NoModelYet` until a version has the alias."""
+        current = self.current
+        if current is None:
+            raise NoModelYet(
+                f"no version of {self.name} has the alias '{self.alias}' yet; train one "
+                "(loopml run, or the training deployment) and this server loads it"
+            )
+        return current
+
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
@@ -73,7 +91,7 @@ class ModelServer:
 
     def predict_batch(self, batches: list[list[dict[str, Any]]]) -> list[bytes]:
         """Predict the requests of one micro-batch together; log every row; JSON responses."""
-        model = self.current
+        model = self.model()
         joined = batches[0] if len(batches) == 1 else [r for b in batches for r in b]
         output = model.output(joined)
         labels, probs = model.model.label(output)

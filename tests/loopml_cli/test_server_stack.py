@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -173,6 +172,10 @@ def test_without_credentials_the_servers_refuse(stack: dict[str, Any]) -> None:
     assert requests.post(flows, json={}, timeout=10).status_code == 401
     assert requests.post(flows, json={}, auth=("ops", "wrong"), timeout=10).status_code == 401
     assert requests.post(flows, json={}, auth=PREFECT_AUTH, timeout=10).status_code == 200
+    predict = f"http://127.0.0.1:{stack['ports']['model']}/predict"
+    assert requests.post(predict, json=[{}], timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer wrong"}
+    assert requests.post(predict, json=[{}], headers=wrong, timeout=10).status_code == 401
 
 
 def _newest_run(stack: dict[str, Any], deployment: str) -> dict[str, Any]:
@@ -289,55 +292,33 @@ def test_a_worker_trains_into_the_shared_stores(
 
 
 def test_the_model_server_serves_the_champion_from_the_server_stack(
-    stack: dict[str, Any], tmp_path: Path
+    stack: dict[str, Any],
 ) -> None:
-    """`loopml serve` against the stack (the same command and environment as the definition's
-    model service): it loads the signed champion through the MLflow server, answers, and logs
-    its predictions (and the labels posted later) to the stack's PostgreSQL."""
+    """The stack's model server (started by `stack up` before anything was trained, waiting
+    with 503) loads the signed champion through the MLflow server once training has set the
+    alias, answers, and logs its predictions (and the labels posted later) to the stack's
+    PostgreSQL."""
     import psycopg
 
-    from loopml_cli.server_stack import NativeStack, native_command, native_environment
-
-    mlflow_db = stack["databases"][0]
-    native = NativeStack(
-        run_dir=tmp_path,
-        postgres_url=PG_URL or "",
-        ports=stack["ports"],
-        db_prefix=mlflow_db.removesuffix("_mlflow"),
-    )
-    service = topology.by_name("model")
-    addresses = native.addresses()
-    cmd = [*native_command(service, addresses), "--params", str(stack["project"] / "params.yaml")]
-    env = native_environment(service, addresses, stack["env"])
-    log = (tmp_path / "model.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=stack["project"], env=env, stdout=log, stderr=log)
+    assert "model           http://" in stack["said"]  # started with the stack
     url = f"http://127.0.0.1:{stack['ports']['model']}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        health = requests.get(f"{url}/health", timeout=10).json()
-        assert health["version"] == "1", health
-        bearer = {"Authorization": f"Bearer {SECRETS['LOOPML_API_TOKEN']}"}
-        assert requests.get(f"{url}/model", timeout=10).status_code == 401
-        described = requests.get(f"{url}/model", headers=bearer, timeout=10)
-        assert described.ok and described.json()["version"] == "1", described.text
-        rows = generate_churn(3, seed=8).drop(columns=["churned", "customer_id"])
-        records = json.loads(rows.to_json(orient="records", date_format="iso"))
-        answer = requests.post(f"{url}/predict", json=records, headers=bearer, timeout=30)
-        assert answer.ok, answer.text
-        label = {"request_id": answer.json()["request_id"], "row": 2, "label": True}
-        labelled = requests.post(
-            f"{url}/labels", json={"labels": [label]}, headers=bearer, timeout=30
-        )
-        assert labelled.ok, labelled.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    deadline = time.time() + 120
+    while time.time() < deadline and requests.get(f"{url}/health", timeout=5).status_code == 503:
+        time.sleep(0.5)  # the alias watcher picks the champion up within serve.poll_seconds
+    health = requests.get(f"{url}/health", timeout=10).json()
+    log = stack["project"] / ".loopml" / "run" / "stack" / "model.log"
+    assert health.get("version") == "1", (health, log.read_text())
+    bearer = {"Authorization": f"Bearer {SECRETS['LOOPML_API_TOKEN']}"}
+    assert requests.get(f"{url}/model", timeout=10).status_code == 401
+    described = requests.get(f"{url}/model", headers=bearer, timeout=10)
+    assert described.ok and described.json()["version"] == "1", described.text
+    rows = generate_churn(3, seed=8).drop(columns=["churned", "customer_id"])
+    records = json.loads(rows.to_json(orient="records", date_format="iso"))
+    answer = requests.post(f"{url}/predict", json=records, headers=bearer, timeout=30)
+    assert answer.ok, answer.text
+    label = {"request_id": answer.json()["request_id"], "row": 2, "label": True}
+    labelled = requests.post(f"{url}/labels", json={"labels": [label]}, headers=bearer, timeout=30)
+    assert labelled.ok, labelled.text
     conninfo = PG_URL.rsplit("/", 1)[0] + "/" + stack["databases"][2]  # type: ignore[union-attr]
     with psycopg.connect(conninfo) as conn:
         logged = conn.execute("SELECT request_id, row FROM loopml_predictions").fetchall()

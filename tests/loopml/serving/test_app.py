@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -201,3 +202,32 @@ def test_models_load_through_the_servers_own_client(
     finally:
         registry["tracking"].activate()
     assert loaded.version == registry["versions"][0]
+
+
+def test_a_server_started_before_any_champion_waits_then_serves_it(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    """A new team stack starts the model server before anything is trained: it answers 503
+    (health says waiting) instead of exiting, and serves the first version given the alias."""
+    mlflow_client = registry["tracking"].client()
+    alias = f"waiting-{uuid.uuid4().hex[:6]}"  # an alias no version has (others use champion)
+    cfg = ServeConfig(alias=alias, poll_seconds=0.2)
+    app = create_app(mlflow_client, "churn-classifier", cfg, log_path=tmp_path / "log.sqlite")
+    with TestClient(app) as c:
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "waiting"
+        refused = c.post("/predict", json=_records(registry, 2))
+        assert refused.status_code == 503, refused.text
+        assert f"has the alias '{alias}' yet" in refused.json()["detail"]
+        assert c.get("/model").status_code == 503
+        mlflow_client.set_registered_model_alias("churn-classifier", alias, registry["versions"][0])
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and c.get("/health").status_code != 200:
+                time.sleep(0.2)
+            assert c.get("/health").json()["version"] == registry["versions"][0]
+            answered = c.post("/predict", json=_records(registry, 2))
+            assert answered.status_code == 200 and len(answered.json()["predictions"]) == 2
+        finally:
+            mlflow_client.delete_registered_model_alias("churn-classifier", alias)
+    assert len(read_prediction_log(tmp_path / "log.sqlite")) == 2  # only what was answered
