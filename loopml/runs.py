@@ -22,6 +22,7 @@ from loopml.candidates import LoggedCandidate
 from loopml.config import Params
 from loopml.evaluation import Evaluation
 from loopml.features import FeatureSet
+from loopml.model_code import model_code
 from loopml.modeldata import ModelData
 from loopml.models import FitResult
 from loopml.pyfunc import bundle, signature_example
@@ -153,8 +154,6 @@ def log_candidate(
     import mlflow
     from mlflow.models import infer_signature
 
-    import loopml
-
     tracking.activate()
     client = tracking.client()
     metric = params.primary_metric
@@ -167,7 +166,7 @@ def log_candidate(
         tracking.experiment_id, run_name=fit.name, tags={**tags, "loopml.kind": fit.kind}
     )
     run_id = child.info.run_id
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), model_code() as code:
         _log_fit_details(client, run_id, fit, metric)
         model = bundle(fit, data)
         example = signature_example(data.test_rows, data.input_kinds)
@@ -179,7 +178,7 @@ def log_candidate(
                 signature=signature,
                 input_example=example,
                 pip_requirements=pip_requirements(fit.kind),
-                code_paths=[str(Path(loopml.__file__).parent)],
+                code_paths=[str(code)],
             )
     return LoggedCandidate(
         name=fit.name,
