@@ -56,6 +56,10 @@ class StackAuth:
         return "" if on else "  (no authentication)"
 
 
+AUTH_CACHE_SECONDS = 60
+"""How long the MLflow servers remember a verified password (see :func:`mlflow_auth_env`)."""
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -111,6 +115,12 @@ def mlflow_auth_env(auth: StackAuth, env: Mapping[str, str], runtime: Path) -> d
         "default_permission = READ\n"
         f"database_uri = sqlite:///{(runtime / 'mlflow-auth.db').resolve()}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # Each request's password is otherwise checked against its PBKDF2 hash (~0.3 s of
+        # CPU): a model's ~75 artifact files cost ~25 s to download. A verified credential is
+        # remembered for a minute per server process (MLflow's own cache; a changed password
+        # takes effect on the other processes within that minute).
+        f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
+        "auth_cache_max_size = 1000\n"
     )
     os.chmod(ini, 0o600)
     return {

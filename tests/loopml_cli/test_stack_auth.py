@@ -113,3 +113,23 @@ def test_commands_refuse_an_open_address_and_start_nothing(
         assert name in said
     runtime = load_params(params_path).path("runtime")
     assert list(runtime.glob("*")) == [] if runtime.exists() else not runtime.exists()
+
+
+def test_the_native_and_compose_auth_files_agree_on_every_setting_but_the_store(
+    tmp_path: Path,
+) -> None:
+    """The native stack writes its ini; compose mounts stack/mlflow-auth.ini. Both remember a
+    verified password (MLflow's auth cache) and differ only in where the user database is."""
+    import configparser
+
+    from loopml_cli import CODE_ROOT
+
+    auth = stack_auth.read_auth(FULL, "LOOPML_API_TOKEN")
+    native = configparser.ConfigParser()
+    native.read(stack_auth.mlflow_auth_env(auth, FULL, tmp_path)["MLFLOW_AUTH_CONFIG_PATH"])
+    compose = configparser.ConfigParser()
+    compose.read(CODE_ROOT / "stack" / "mlflow-auth.ini")
+    drop = {"database_uri"}
+    settings = {k: v for k, v in native["mlflow"].items() if k not in drop}
+    assert settings == {k: v for k, v in compose["mlflow"].items() if k not in drop}
+    assert int(settings["auth_cache_ttl_seconds"]) == stack_auth.AUTH_CACHE_SECONDS > 0
