@@ -269,7 +269,7 @@ def test_a_worker_trains_into_the_shared_stores(
 
     state = trained["state"]
     assert state["state_type"] == "COMPLETED", _why(stack, state)
-    mlflow_db, prefect_db = stack["databases"]
+    mlflow_db, prefect_db, _ = stack["databases"]
     base = (PG_URL or "").rsplit("/", 1)[0]
     with psycopg.connect(f"{base}/{mlflow_db}") as conn:
         versions = conn.execute("SELECT name, version, source FROM model_versions").fetchall()
