@@ -6,8 +6,13 @@ per stage. Prefect's embedded API is started before the clock starts (a fixed co
 measured by ``bench_training.py``). A bare baseline in the same run: read the generated Parquet
 with pandas and write it back, with nothing else.
 
-    python bench/bench_data.py                 # 100k and 1M rows, writes docs/benchmarks.md
-    python bench/bench_data.py --rows 20000    # a quick look
+After one untimed warm-up (generate, collect, validate: the suite is profiled), each of
+``--repeat`` repetitions takes a new batch (a new generator seed) through every stage and the
+baseline in turn; reported are the median and the spread (min-max) of each cell, and ratios of
+the medians to the baseline's.
+
+    python bench/bench_data.py                 # 100k and 1M rows, 3 runs, writes the doc
+    python bench/bench_data.py --rows 20000 --repeat 2 --no-doc    # a quick look
 
 Not a test: nothing here asserts a time.
 """
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,8 +33,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench_data:begin -->", "<!-- bench_data:end -->"
+STAGES = ("generate", "baseline", "collect", "validate", "features")
+PIPELINE = ("collect", "validate", "features")
 
 STAGE_CODE = r"""
 import json, resource, sys, time
@@ -60,10 +69,10 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "import_mb": base_
 """
 
 
-def _params(project: Path, rows: int, source: Path) -> Path:
+def _params(project: Path, rows: int, source: Path, seed: int) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"]["source"] = {"kind": "file", "file": {"path": str(source)}}
-    raw["data"]["source"]["generator"] = {"n_rows": rows}
+    raw["data"]["source"]["generator"] = {"n_rows": rows, "seed": seed}
     raw["paths"]["suite"] = "gx/suite.json"
     path = project / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -85,7 +94,7 @@ def _stage(name: str, params: Path, extra: str = "") -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(rows: int) -> dict[str, object]:
+def run(rows: int, repeat: int) -> dict[str, object]:
     from loopml.project import init_project
 
     with tempfile.TemporaryDirectory(prefix="loopml-bench-") as tmp:
@@ -94,74 +103,91 @@ def run(rows: int) -> dict[str, object]:
         init_project(project)
         source = project / "incoming" / "batch.parquet"
         source.parent.mkdir()
-        params = _params(project, rows, source)
-        results = {"generate": _stage("generate", params, str(source))}
-        results["baseline"] = _stage("baseline", params, str(source))
-        for name in ("collect", "validate", "features"):
-            results[name] = _stage(name, params)
-            sys.stderr.write(f"  {rows:>9,} rows  {name:<9} {results[name]['seconds']:7.2f}s\n")
-        # The validation run a second time: the suite exists, so this is the steady state.
-        results["validate"] = _stage("validate", params)
-    return {"rows": rows, "stages": results}
+        # Warm-up, untimed: the first validation profiles the suite; later ones are the steady
+        # state.
+        params = _params(project, rows, source, seed=0)
+        for name in ("generate", "collect", "validate"):
+            _stage(name, params, str(source))
+        stages: dict[str, list[dict[str, float]]] = {name: [] for name in STAGES}
+        for i in range(repeat):
+            params = _params(project, rows, source, seed=1 + i)  # a new batch
+            for name in STAGES:
+                stages[name].append(_stage(name, params, str(source)))
+            times = "  ".join(f"{n} {stages[n][-1]['seconds']:.2f}s" for n in STAGES)
+            sys.stderr.write(f"  {rows:>9,} rows  run {i + 1}/{repeat}  {times}\n")
+    return {"rows": rows, "stages": stages}
 
 
-def render(runs: list[dict], started: str) -> str:
+def _rows(r: dict) -> list[str]:
+    """The table rows of one row count: median (min-max) of each stage, ratios of medians."""
+    from bench.common import spread
+
+    n, st = r["rows"], r["stages"]
+    secs = {name: [s["seconds"] for s in st[name]] for name in STAGES}
+    secs["pipeline"] = [sum(per_run) for per_run in zip(*(secs[p] for p in PIPELINE), strict=True)]
+    med = {name: statistics.median(values) for name, values in secs.items()}
+    base = med["baseline"]
+    lines = []
+    for name in STAGES:
+        peak = spread([s["peak_mb"] for s in st[name]], ".0f")
+        lines.append(
+            f"| {n:,} | {name} | {spread(secs[name], '.2f')} | {peak} | {med[name] / base:.1f}x |"
+        )
+    lines.append(
+        f"| {n:,} | **collect+validate+features** | **{spread(secs['pipeline'], '.2f')}** | | "
+        f"**{med['pipeline'] / base:.1f}x** |"
+    )
+    share = med["validate"] / med["pipeline"]
+    lines.append(f"| {n:,} | GX validation share of the pipeline | {share:.0%} | | |")
+    return lines
+
+
+def render(runs: list[dict], started: str, repeat: int) -> str:
     lines = [
         BEGIN,
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores, "
-        f"Python {platform.python_version()} (`python bench/bench_data.py`).",
+        f"Python {platform.python_version()} (`python bench/bench_data.py --repeat {repeat}`). "
+        f"Each cell is the median (min-max) of {repeat} runs; each run a new batch through "
+        "every stage and the baseline in turn, after one untimed warm-up run; ratios are of "
+        "the medians.",
         "",
         "| rows | stage | wall s | peak RSS MB | vs bare read+write |",
         "|---:|---|---:|---:|---:|",
     ]
     for r in runs:
-        st = r["stages"]
-        base = st["baseline"]["seconds"]
-        for name in ("generate", "baseline", "collect", "validate", "features"):
-            s = st[name]
-            lines.append(
-                f"| {r['rows']:,} | {name} | {s['seconds']:.2f} | {s['peak_mb']:.0f} | "
-                f"{s['seconds'] / base:.1f}x |"
-            )
-        pipeline = sum(st[n]["seconds"] for n in ("collect", "validate", "features"))
-        lines.append(
-            f"| {r['rows']:,} | **collect+validate+features** | **{pipeline:.2f}** | | "
-            f"**{pipeline / base:.1f}x** |"
-        )
-        share = st["validate"]["seconds"] / pipeline
-        lines.append(f"| {r['rows']:,} | GX validation share of the pipeline | {share:.0%} | | |")
+        lines += _rows(r)
     lines += [
         "",
         "`baseline` is pandas reading the generated Parquet and writing it back: the least any "
         "stage that touches every row must do. `collect` includes conforming types, the Parquet "
         "snapshot, `dvc add` and `dvc push` to the local remote; `validate` is the steady state "
         "(suite already profiled); `features` includes the split, fitting the transformer and "
-        "writing the splits. Peak RSS includes the interpreter and imports (about 300-400 MB).",
+        "writing the splits. Peak RSS includes the interpreter and imports (about 300-400 MB). "
+        "The GX share is the median validation over the median pipeline.",
         END,
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
+    from bench.common import write_section
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    runs = [run(n) for n in args.rows]
+    runs = [run(n, args.repeat) for n in args.rows]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_data.json").write_text(json.dumps(runs, indent=2))
-    section = render(runs, started)
+    section = render(runs, started, args.repeat)
     sys.stdout.write(section + "\n")
     if not args.no_doc:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n## Data stages\n\n"
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text += section + "\n"
-        DOC.write_text(text)
+        write_section(DOC, section, (BEGIN, END), "## Data stages\n\n")
 
 
 if __name__ == "__main__":

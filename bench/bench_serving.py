@@ -6,14 +6,17 @@ the same number of worker processes; a closed loop of ``--concurrency`` clients 
 100-row requests (real test rows, cycled) for ``--seconds``. The load generator is ``wrk`` (C,
 a few percent of one core) when it is installed (`apt-get install wrk`), otherwise an httpx
 asyncio client, which itself needs about a core at these rates and so understates both servers.
-Reported: p50 and p99 latency and throughput, and loopml's throughput as a ratio of MLflow's.
+After one warm-up per server and request size, each cell is measured ``--repeat`` times, the
+two servers alternating. Reported: the median and the spread (min-max) of p50 and p99 latency
+and throughput, and loopml's median throughput as a ratio of MLflow's.
 
 The monitoring part trains a champion with the training flow (20k rows), then times the whole
 monitoring flow (reference from DVC, a new drifted batch from the source, Evidently report,
-MLflow logging, verdict) for 100k and 1M current rows, with the time of each task.
+MLflow logging, verdict) ``--repeat`` times for each of ``--monitor-rows`` (100k and 1M
+current rows), the sizes alternating, with the time of each task.
 
-    python bench/bench_serving.py               # updates docs/benchmarks.md
-    python bench/bench_serving.py --seconds 5 --no-doc
+    python bench/bench_serving.py               # 3 runs per cell, updates docs/benchmarks.md
+    python bench/bench_serving.py --seconds 5 --repeat 2 --monitor-rows 20000 --no-doc
 
 Not a test: nothing here asserts a time.
 """
@@ -26,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,24 +106,9 @@ def _wrk(url: str, payloads: list[object], concurrency: int, seconds: float) -> 
         bodies, script = Path(tmp) / "bodies.jsonl", Path(tmp) / "post.lua"
         bodies.write_text("\n".join(json.dumps(p) for p in payloads) + "\n")
         script.write_text(WRK_SCRIPT)
-        out = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{concurrency}",
-                f"-d{max(1, round(seconds))}s",
-                "--timeout",
-                "60s",
-                "-s",
-                str(script),
-                url,
-                "--",
-                str(bodies),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout"]
+        cmd += ["60s", "-s", str(script), url, "--", str(bodies)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     r = json.loads(line[len("WRKJSON ") :])
     return {
@@ -140,17 +129,15 @@ def load(
 
 
 # Shifted features of the drifted batch: enough for the shipped drift-share threshold.
-DRIFTED = {
-    "age": 1.0,
-    "monthly_charges": 0.8,
-    "tenure_months": 0.8,
-    "sessions_last_30d": 0.8,
-    "days_since_last_login": 0.8,
-}
+DRIFTED = {"age": 1.0, "monthly_charges": 0.8, "tenure_months": 0.8}
+DRIFTED |= {"sessions_last_30d": 0.8, "days_since_last_login": 0.8}
+# Each server's route and the key its body puts the records under.
+ROUTES = {"loopml": ("predict", "records"), "mlflow": ("invocations", "dataframe_records")}
 
 
-def monitoring_times(rows: list[int], workdir: Path) -> dict[str, object]:
-    """Train a champion with the training flow, then time the monitoring flow per batch size."""
+def monitoring_times(rows: list[int], repeat: int, workdir: Path) -> dict[str, object]:
+    """Train a champion with the training flow, then time the monitoring flow ``repeat`` times
+    per batch size, the sizes alternating."""
     import yaml
 
     from bench.common import timed_flow
@@ -164,27 +151,58 @@ def monitoring_times(rows: list[int], workdir: Path) -> dict[str, object]:
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params_path = str(project / "params.yaml")
     training(params_path=params_path)
-    out: dict[str, object] = {"sample_rows": raw["monitor"]["sample_rows"], "runs": {}}
-    for n in rows:
-        overrides = {
-            "monitor": {"current": "source", "trigger": False},
-            "data": {
-                "source": {
-                    "generator": {
-                        "n_rows": n,
-                        "seed": 99,
-                        "drift": {"covariate": DRIFTED},
-                    }
-                }
-            },
+    runs: dict[int, list[dict]] = {n: [] for n in rows}
+    for i in range(repeat):
+        for n in rows:
+            generator = {"n_rows": n, "seed": 99, "drift": {"covariate": DRIFTED}}
+            overrides = {
+                "monitor": {"current": "source", "trigger": False},
+                "data": {"source": {"generator": generator}},
+            }
+            verdict, total, tasks = timed_flow(
+                monitoring, params_path=params_path, overrides=overrides
+            )
+            runs[n].append({"total": total, "tasks": tasks, "drift": verdict.drift})
+            sys.stderr.write(f"monitoring {n:,} rows, run {i + 1}/{repeat}: {total:.1f}s\n")
+    return {"sample_rows": raw["monitor"]["sample_rows"], "runs": runs}
+
+
+def _servers(params_yaml: Path, env: dict, ports: dict[str, int], workers: int) -> dict:
+    """Start both servers on ``ports``: loopml's and ``mlflow models serve`` of the champion."""
+    loopml = [sys.executable, "-m", "loopml_cli", "serve", "--params", str(params_yaml)]
+    loopml += ["--port", str(ports["loopml"]), "-S", f"serve.workers={workers}"]
+    mlflow = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local"]
+    mlflow += ["-m", "models:/churn-classifier@champion", "-p", str(ports["mlflow"])]
+    mlflow += ["-h", "127.0.0.1", "--workers", str(workers)]
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    return {
+        "loopml": subprocess.Popen(loopml, **quiet),
+        "mlflow": subprocess.Popen(mlflow, **quiet),
+    }
+
+
+def serving_times(args: argparse.Namespace, records: list, ports: dict[str, int]) -> dict:
+    """Per request size and server, ``args.repeat`` measurements, the servers alternating."""
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for size in (1, 100):
+        chunks = [records[i : i + size] for i in range(0, len(records) - size, size)]
+        chunks = chunks or [records[:size]]
+        targets = {
+            name: (f"http://127.0.0.1:{ports[name]}/{route}", [{key: c} for c in chunks])
+            for name, (route, key) in ROUTES.items()
         }
-        verdict, total, tasks = timed_flow(monitoring, params_path=params_path, overrides=overrides)
-        out["runs"][n] = {"total": total, "tasks": tasks, "drift": verdict.drift}
-        sys.stderr.write(f"monitoring {n:,} rows: {total:.1f}s\n")
-    return out
+        for url, payloads in targets.values():
+            load(args.generator, url, payloads, args.concurrency, 2.0)  # warm-up
+        cell = results[f"{size}-row"] = {name: [] for name in targets}
+        for i in range(args.repeat):
+            for name, (url, payloads) in targets.items():
+                res = load(args.generator, url, payloads, args.concurrency, args.seconds)
+                cell[name].append(res)
+                sys.stderr.write(f"{name:<7} {size:>3}-row run {i + 1}/{args.repeat} {res}\n")
+    return results
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -194,18 +212,28 @@ def main() -> None:
     parser.add_argument(
         "--generator", choices=["auto", "wrk", "httpx"], default="auto", help="load generator"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
+    parser.add_argument(
+        "--monitor-rows", type=int, nargs="+", default=[100_000, 1_000_000], help="current rows"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.generator == "auto":
+        args.generator = "wrk" if shutil.which("wrk") else "httpx"
+    return args
 
+
+def main() -> None:
+    from bench.common import write_section
     from loopml.runtime import configure_environment
     from loopml.tracking import tracking_uri
     from tests.registry import build_registry
     from tests.stack import free_port, wait_http
 
-    if args.generator == "auto":
-        args.generator = "wrk" if shutil.which("wrk") else "httpx"
+    args = _args()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="loopml-bench-serve-") as tmp:
         configure_environment(Path(tmp))  # Prefect's embedded database in here, not in $HOME
         reg = build_registry(Path(tmp) / "project")
@@ -214,74 +242,16 @@ def main() -> None:
         records = json.loads(rows.to_json(orient="records", date_format="iso"))
         env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(params)}
         ports = {"loopml": free_port(), "mlflow": free_port()}
-        procs = {
-            "loopml": subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "loopml_cli",
-                    "serve",
-                    "--params",
-                    str(params.root / "params.yaml"),
-                    "--port",
-                    str(ports["loopml"]),
-                    "-S",
-                    f"serve.workers={args.workers}",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.STDOUT,
-            ),
-            "mlflow": subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mlflow",
-                    "models",
-                    "serve",
-                    "-m",
-                    "models:/churn-classifier@champion",
-                    "--env-manager",
-                    "local",
-                    "-p",
-                    str(ports["mlflow"]),
-                    "-h",
-                    "127.0.0.1",
-                    "--workers",
-                    str(args.workers),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.STDOUT,
-            ),
-        }
+        procs = _servers(params.root / "params.yaml", env, ports, args.workers)
         try:
             wait_http(f"http://127.0.0.1:{ports['loopml']}/health", 120)
             wait_http(f"http://127.0.0.1:{ports['mlflow']}/ping", 120)
-            for size in (1, 100):
-                chunks = [records[i : i + size] for i in range(0, len(records) - size, size)] or [
-                    records[:size]
-                ]
-                for name in ("loopml", "mlflow"):
-                    if name == "loopml":
-                        url, payloads = (
-                            f"http://127.0.0.1:{ports[name]}/predict",
-                            [{"records": c} for c in chunks],
-                        )
-                    else:
-                        url, payloads = (
-                            f"http://127.0.0.1:{ports[name]}/invocations",
-                            [{"dataframe_records": c} for c in chunks],
-                        )
-                    load(args.generator, url, payloads, args.concurrency, 2.0)  # warm-up
-                    res = load(args.generator, url, payloads, args.concurrency, args.seconds)
-                    results.setdefault(f"{size}-row", {})[name] = res
-                    sys.stderr.write(f"{name:<7} {size:>3}-row {res}\n")
+            results = serving_times(args, records, ports)
         finally:
             for p in procs.values():
                 p.terminate()
                 p.wait(timeout=30)
-        monitor = monitoring_times([100_000, 1_000_000], Path(tmp))
+        monitor = monitoring_times(args.monitor_rows, args.repeat, Path(tmp))
     section = render(results, monitor, args, started)
     sys.stdout.write(section + "\n")
     out = ROOT / "bench" / "results"
@@ -290,17 +260,62 @@ def main() -> None:
         json.dumps({"serving": results, "monitoring": monitor}, indent=2)
     )
     if not args.no_doc:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text += (
-                "\n## Serving and monitoring\n\nTargets: p99 under 25 ms for 1-row requests at "
-                "50 concurrent clients, and at least twice the throughput of "
-                "`mlflow models serve`.\n\n" + section + "\n"
+        heading = (
+            "\n## Serving and monitoring\n\nTargets: p99 under 25 ms for 1-row requests at 50 "
+            "concurrent clients, and at least twice the throughput of `mlflow models serve`.\n\n"
+        )
+        write_section(DOC, section, (BEGIN, END), heading)
+
+
+def _serving_rows(results: dict) -> list[str]:
+    from bench.common import spread
+
+    lines = []
+    for size, by_server in results.items():
+        base = statistics.median(r["rps"] for r in by_server["mlflow"])
+        for name, runs in by_server.items():
+            cells = [spread([r[key] for r in runs], fmt) for key, fmt in _SERVING_CELLS]
+            errors = sum(r["errors"] for r in runs)
+            rps = statistics.median(r["rps"] for r in runs)
+            lines.append(
+                f"| {size} | {name} | {' | '.join(cells)} | {errors} | {rps / base:.2f}x |"
             )
-        DOC.write_text(text)
+    return lines
+
+
+_SERVING_CELLS = (("rps", ".0f"), ("p50_ms", ".1f"), ("p99_ms", ".1f"))
+
+
+def _monitoring_rows(monitor: dict) -> list[str]:
+    from bench.common import spread
+
+    runs = monitor["runs"]
+    names = sorted(
+        {t for by_size in runs.values() for r in by_size for t in r["tasks"]},
+        key=lambda t: (
+            -max(
+                statistics.median(r["tasks"].get(t, 0.0) for r in by_size)
+                for by_size in runs.values()
+            )
+        ),
+    )
+
+    def drift(by_size: list[dict]) -> str:
+        hits = sum(bool(r["drift"]) for r in by_size)
+        return "yes" if hits == len(by_size) else "no" if not hits else f"{hits}/{len(by_size)}"
+
+    lines = [
+        "| | " + " | ".join(f"{n:,} current rows" for n in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+        "| **monitoring flow, wall s** | "
+        + " | ".join(f"**{spread([r['total'] for r in rs])}**" for rs in runs.values())
+        + " |",
+        "| drift detected | " + " | ".join(drift(rs) for rs in runs.values()) + " |",
+    ]
+    for name in names:
+        cells = [spread([r["tasks"].get(name, 0.0) for r in rs]) for rs in runs.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def render(results: dict, monitor: dict, args: argparse.Namespace, started: str) -> str:
@@ -312,44 +327,22 @@ def render(results: dict, monitor: dict, args: argparse.Namespace, started: str)
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores; "
         f"{args.concurrency} concurrent clients (closed loop, {generator}) for "
         f"{args.seconds:.0f} s per cell; each server with {args.workers} worker process(es); "
-        "client and servers on the same machine (`python bench/bench_serving.py`).",
+        "client and servers on the same machine "
+        f"(`python bench/bench_serving.py --repeat {args.repeat}`). Each cell is the median "
+        f"(min-max) of {args.repeat} runs, the two servers alternating after one warm-up each; "
+        f"errors are summed over the runs; the throughput ratio is of the medians.",
         "",
         "| request | server | req/s | p50 ms | p99 ms | errors | throughput vs mlflow |",
         "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for size, by_server in results.items():
-        base = by_server["mlflow"]["rps"]
-        for name, r in by_server.items():
-            lines.append(
-                f"| {size} | {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                f"{r['errors']} | {r['rps'] / base:.2f}x |"
-            )
-    runs = monitor["runs"]
-    names = sorted(
-        {t for r in runs.values() for t in r["tasks"]},
-        key=lambda t: -max(r["tasks"].get(t, 0.0) for r in runs.values()),
-    )
-    lines += [
+        *_serving_rows(results),
         "",
         "Monitoring flow, whole run (champion trained on 20k rows; a new batch from the source "
-        f"with covariate drift; Evidently on samples of {monitor['sample_rows']:,} rows):",
+        f"with covariate drift; Evidently on samples of {monitor['sample_rows']:,} rows), the "
+        f"median (min-max) of {args.repeat} runs per size, the sizes alternating:",
         "",
-        "| | " + " | ".join(f"{n:,} current rows" for n in runs) + " |",
-        "|---|" + "---:|" * len(runs),
-        "| **monitoring flow, wall s** | "
-        + " | ".join(f"**{r['total']:.1f}**" for r in runs.values())
-        + " |",
-        "| drift detected | "
-        + " | ".join("yes" if r["drift"] else "no" for r in runs.values())
-        + " |",
+        *_monitoring_rows(monitor),
+        END,
     ]
-    for name in names:
-        lines.append(
-            f"| {name} | "
-            + " | ".join(f"{r['tasks'].get(name, 0.0):.1f}" for r in runs.values())
-            + " |"
-        )
-    lines.append(END)
     return "\n".join(lines)
 
 

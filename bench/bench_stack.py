@@ -153,17 +153,19 @@ def _drop(names: list[str]) -> None:
 
 
 def _report(times: dict[str, list[float]], rows: int, repeat: int) -> str:
+    from bench.common import spread
+
     med = {arm: statistics.median(values) for arm, values in times.items()}
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, "
         f"{os.cpu_count()} cores, {rows:,} rows, median of {repeat} runs per arm (alternating), "
         "after one warm-up run of each: `python bench/bench_stack.py`",
         "",
-        "| arm | median | min-max |",
-        "|---|---|---|",
+        "| arm | wall s, median (min-max) |",
+        "|---|---:|",
     ]
     for arm, values in times.items():
-        lines.append(f"| {arm} | {med[arm]:.1f} s | {min(values):.1f}-{max(values):.1f} s |")
+        lines.append(f"| {arm} | {spread(values)} |")
     lines += ["", f"Ratio of the medians, stack / embedded: {med['stack'] / med['embedded']:.2f}"]
     return "\n".join(lines)
 

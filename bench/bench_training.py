@@ -1,17 +1,20 @@
 """Benchmark: the full training flow against a bare script doing the same fitting.
 
-In one run, on the same data (the bundled generator, 100k rows by default):
+In one run, on the same data (the bundled generator, 100k rows by default), ``--repeat`` times
+(3 by default), each repetition in a new project, in this order:
 
-* bare: generate -> split -> fit the transformer -> fit every candidate -> predict the test
-  split, with nothing else (no Prefect, MLflow, DVC or GX);
-* flow: ``flows.training`` end to end (collect, DVC, GX, features, candidates, evaluation,
-  MLflow logging, promotion), wall time per task from the Prefect API;
+* first: ``flows.training`` on the new project (creates the MLflow store, profiles the suite);
+* bare, on a new batch: generate -> split -> fit the transformer -> fit every candidate ->
+  predict the test split, with nothing else (no Prefect, MLflow, DVC or GX);
+* flow, on the same batch: ``flows.training`` end to end (collect, DVC, GX, features,
+  candidates, evaluation, MLflow logging, promotion), wall time per task from the Prefect API;
 * rerun: the same flow again with nothing changed (cached fitting, nothing registered).
 
-Reports overhead = (flow - bare) / bare, and the share of the flow spent outside model fitting.
+Reports the median and the spread (min-max) of each, overhead = (flow - bare) / bare of the
+medians, and the share of the flow spent outside model fitting.
 
-    python bench/bench_training.py              # 100k rows, updates docs/benchmarks.md
-    python bench/bench_training.py --rows 20000 --no-doc
+    python bench/bench_training.py              # 100k rows, 3 runs, updates docs/benchmarks.md
+    python bench/bench_training.py --rows 20000 --repeat 2 --no-doc
 
 Not a test: nothing here asserts a time.
 """
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,52 +39,54 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench_training:begin -->", "<!-- bench_training:end -->"
+KINDS = ("bare", "flow", "first", "rerun")
 
 
 def bare(params_path: Path) -> dict[str, float]:
-    """The same fitting as the flow, as a plain script."""
+    """The same fitting as the flow, as a plain script: the library's functions in memory."""
     from loopml.config import load_params
     from loopml.datagen import generate_churn
-    from loopml.features import build_transformer, encode_target, transform
-    from loopml.models import fit_candidate
+    from loopml.features import (
+        ENCODINGS,
+        categorical_mask,
+        encode_target,
+        fit_transformers,
+        target_classes,
+        transform,
+    )
+    from loopml.models import FitInputs, fit_candidate
     from loopml.schema import conform_frame
-    from loopml.splits import resolve_split_method
+    from loopml.splits import split_frame
 
     params = load_params(params_path)
-    schema = params.data.table
+    table = params.data.table
     times: dict[str, float] = {}
     t = time.perf_counter()
     g = params.data.source.generator
-    frame = conform_frame(generate_churn(g.n_rows, g.seed, g.start, g.days), schema.columns)
+    frame = conform_frame(generate_churn(g.n_rows, g.seed, g.start, g.days), table.columns)
     times["data"] = time.perf_counter() - t
     t = time.perf_counter()
-    assert resolve_split_method(params.features.split, schema) == "time"
-    frame = frame.sort_values(schema.time_column)
-    n = len(frame)
-    n_test, n_val = round(n * 0.15), round(n * 0.15)
-    train, val, test = (
-        frame.iloc[: n - n_val - n_test],
-        frame.iloc[n - n_val - n_test : n - n_test],
-        frame.iloc[n - n_test :],
-    )
-    tr = build_transformer(schema, params.features).fit(train)
-    xs = [transform(tr, part, schema) for part in (train, val, test)]
-    classes = sorted(train[schema.target].unique().tolist(), key=str)
-    ys = [encode_target(part[schema.target], classes) for part in (train, val, test)]
+    splits = split_frame(frame, table, params.features.split, params.project.seed)
+    parts = (splits.train, splits.val, splits.test)
+    fitted = fit_transformers(splits.train, table, params.features)
+    xs = {enc: [transform(fitted.of(enc), part, table) for part in parts] for enc in ENCODINGS}
+    classes = target_classes(splits.train, table)
+    y_train, y_val = (encode_target(part[table.target], classes) for part in parts[:2])
+    ordinal = categorical_mask(fitted.ordinal)
     times["features"] = time.perf_counter() - t
     t = time.perf_counter()
-    for i, cand in enumerate(params.train.candidates):
-        result = fit_candidate(
-            cand,
-            i,
-            (xs[0], ys[0], xs[1], ys[1]),
-            "classification",
-            len(classes),
-            params.primary_metric,
-            params.train.lightning,
-            params.project.seed,
+    for index, cand in params.train.enabled:
+        x_train, x_val, x_test = xs[cand.features]
+        inputs = FitInputs(
+            matrices=(x_train, y_train, x_val, y_val),
+            task=table.task,
+            n_classes=len(classes or []),
+            categorical=ordinal if cand.features == "ordinal" else None,
         )
-        result.predictor.predict_proba(xs[2])
+        result = fit_candidate(
+            cand, index, inputs, params.primary_metric, params.train.lightning, params.project.seed
+        )
+        result.predictor.predict_proba(x_test)
     times["fit"] = time.perf_counter() - t
     times["total"] = sum(times.values())
     return times
@@ -106,113 +112,149 @@ def flow_run(params_path: Path) -> dict[str, object]:
     return {"total": total, "tasks": tasks, "decision": result.decision}
 
 
+def _project(where: Path, rows: int, seed: int) -> tuple[Path, dict]:
+    """A new project with the shipped params (its own MLflow store, suite and DVC remote)."""
+    from loopml.project import init_project
+
+    where.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=where, check=True)
+    init_project(where)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"]["source"]["generator"]["n_rows"] = rows
+    raw["data"]["source"]["generator"]["seed"] += seed
+    raw["paths"]["suite"] = "gx/suite.json"
+    params_path = where / "params.yaml"
+    params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return params_path, raw
+
+
+def repetition(where: Path, rows: int, i: int) -> dict[str, dict]:
+    """One run of each kind: first run on a new project, then on a new batch the bare script,
+    the flow and the unchanged re-run."""
+    params_path, raw = _project(where, rows, 2 * i)
+    first = flow_run(params_path)
+    sys.stderr.write(f"run {i + 1}: first run {first['total']:.1f}s; bare on new data...\n")
+    raw["data"]["source"]["generator"]["seed"] += 1  # a new batch: nothing cached
+    params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    bare_times = bare(params_path)
+    sys.stderr.write(f"run {i + 1}: bare {bare_times['total']:.1f}s; flow on the same data...\n")
+    steady = flow_run(params_path)
+    sys.stderr.write(f"run {i + 1}: flow {steady['total']:.1f}s; unchanged re-run...\n")
+    rerun = flow_run(params_path)
+    sys.stderr.write(f"run {i + 1}: re-run {rerun['total']:.1f}s\n")
+    return {"bare": bare_times, "flow": steady, "first": first, "rerun": rerun}
+
+
+def _startup() -> tuple[float, float]:
+    """Seconds to import everything, and to start Prefect's embedded API (once per process)."""
+    t = time.perf_counter()
+    _import_everything()
+    imports = time.perf_counter() - t
+    from prefect import flow
+
+    @flow(name="startup-probe")
+    def _probe() -> int:
+        return 1
+
+    t = time.perf_counter()
+    _probe()
+    startup = time.perf_counter() - t
+    sys.stderr.write(f"imports {imports:.1f}s, prefect startup {startup:.1f}s\n")
+    return imports, startup
+
+
 def main() -> None:
+    from bench.common import write_section
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (median)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
-    from loopml.project import init_project
     from loopml.runtime import configure_environment
 
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="loopml-bench-train-") as tmp:
-        project = Path(tmp)
-        configure_environment(project)
-        os.environ["PREFECT_HOME"] = str(project / ".prefect")
-        subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-        init_project(project)
-        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-        raw["data"]["source"]["generator"]["n_rows"] = args.rows
-        raw["paths"]["suite"] = "gx/suite.json"
-        params_path = project / "params.yaml"
-        params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-
-        t = time.perf_counter()
-        _import_everything()
-        imports = time.perf_counter() - t
-        from prefect import flow
-
-        @flow(name="startup-probe")
-        def _probe() -> int:
-            return 1
-
-        t = time.perf_counter()
-        _probe()
-        startup = time.perf_counter() - t
-        sys.stderr.write(f"imports {imports:.1f}s, prefect startup {startup:.1f}s; first run...\n")
-        first = flow_run(params_path)
-        sys.stderr.write(f"first run {first['total']:.1f}s; bare script on new data...\n")
-        raw["data"]["source"]["generator"]["seed"] += 1  # a new batch: nothing cached
-        params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-        bare_times = bare(params_path)
-        sys.stderr.write(f"bare {bare_times['total']:.1f}s; flow on the same new data...\n")
-        steady = flow_run(params_path)
-        sys.stderr.write(f"flow {steady['total']:.1f}s; unchanged re-run...\n")
-        rerun = flow_run(params_path)
-        sys.stderr.write(f"re-run {rerun['total']:.1f}s\n")
-
-    fit_in_flow = steady["tasks"].get("train-candidate", 0.0)
-    results = {
-        "rows": args.rows,
-        "imports": imports,
-        "startup": startup,
-        "bare": bare_times,
-        "first": first,
-        "flow": steady,
-        "rerun": rerun,
-        "overhead_ratio": (steady["total"] - bare_times["total"]) / bare_times["total"],
-        "first_overhead_ratio": (first["total"] - bare_times["total"]) / bare_times["total"],
-        "outside_fit_share": 1.0 - fit_in_flow / steady["total"],
-    }
+        base = Path(tmp)
+        os.environ["PREFECT_HOME"] = str(base / ".prefect")
+        configure_environment(base)
+        imports, startup = _startup()
+        runs = [repetition(base / f"project-{i}", args.rows, i) for i in range(args.repeat)]
+    results = {"rows": args.rows, "imports": imports, "startup": startup, "runs": runs}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_training.json").write_text(json.dumps(results, indent=2, default=str))
     section = render(results, started)
     sys.stdout.write(section + "\n")
     if not args.no_doc:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-        if BEGIN in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text += "\n## Training flow\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(DOC, section, (BEGIN, END), "\n## Training flow\n\n")
+
+
+def _task_rows(runs: list[dict]) -> list[str]:
+    """Median (min-max) seconds per task and run kind, the steady state's largest first."""
+    from bench.common import spread
+
+    kinds = ("flow", "first", "rerun")
+    names = {name for run in runs for kind in kinds for name in run[kind]["tasks"]}
+    secs = {
+        name: {kind: [run[kind]["tasks"].get(name, 0.0) for run in runs] for kind in kinds}
+        for name in names
+    }
+    order = sorted(names, key=lambda name: -statistics.median(secs[name]["flow"]))
+    return [
+        f"| {name} | " + " | ".join(spread(secs[name][kind]) for kind in kinds) + " |"
+        for name in order
+    ]
 
 
 def render(r: dict, started: str) -> str:
-    b, first, f, rr = r["bare"], r["first"], r["flow"], r["rerun"]
+    from bench.common import spread
+
+    runs = r["runs"]
+    secs = {kind: [run[kind]["total"] for run in runs] for kind in KINDS}
+    med = {kind: statistics.median(values) for kind, values in secs.items()}
+    fit = statistics.median(run["flow"]["tasks"].get("train-candidate", 0.0) for run in runs)
+
+    def row(label: str, kind: str) -> str:
+        return f"| {label} | {spread(secs[kind])} | {med[kind] / med['bare']:.2f}x |"
+
     lines = [
         BEGIN,
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores, "
         f"{r['rows']:,} rows of the bundled dataset, the shipped `params.yaml` candidates "
-        "(`python bench/bench_training.py`). Libraries are imported once before anything is "
-        f"timed ({r['imports']:.1f} s; Lightning and GX dominate), as in a long-lived worker.",
+        f"(`python bench/bench_training.py --repeat {len(runs)}`). Each cell is the median "
+        f"(min-max) of {len(runs)} runs, each run of the four kinds in a new project, bare and "
+        "flow alternating; ratios are of the medians. Libraries are imported once before "
+        f"anything is timed ({r['imports']:.1f} s; Lightning and GX dominate), as in a "
+        "long-lived worker.",
         "",
         "| run | wall s | vs bare |",
         "|---|---:|---:|",
-        f"| bare script (generate, split, transform, fit, predict) | {b['total']:.1f} | 1.00x |",
-        f"| training flow, steady state (new batch; stores, suite exist) | {f['total']:.1f} | "
-        f"{f['total'] / b['total']:.2f}x |",
-        f"| training flow, first run on a new project (creates the MLflow store, profiles the "
-        f"GX suite) | {first['total']:.1f} | {first['total'] / b['total']:.2f}x |",
-        f"| training flow, unchanged re-run | {rr['total']:.1f} "
-        f"| {rr['total'] / b['total']:.2f}x |",
-        f"| Prefect API start-up (embedded server, once per process) | {r['startup']:.1f} | |",
+        row("bare script (generate, split, transform, fit, predict)", "bare"),
+        row("training flow, steady state (new batch; stores, suite exist)", "flow"),
+        row(
+            "training flow, first run on a new project (creates the MLflow store, profiles "
+            "the GX suite)",
+            "first",
+        ),
+        row("training flow, unchanged re-run", "rerun"),
+        f"| Prefect API start-up (embedded server, once per process; measured once) | "
+        f"{r['startup']:.1f} | |",
         "",
-        f"Overhead of the flow over the bare script: **{r['overhead_ratio']:.0%}** in the steady "
-        f"state, {r['first_overhead_ratio']:.0%} on a new project (target: under 25 %). Share "
-        f"of the steady-state flow outside model fitting: {r['outside_fit_share']:.0%}.",
+        "Overhead of the flow over the bare script (medians): "
+        f"**{(med['flow'] - med['bare']) / med['bare']:.0%}** in the steady state, "
+        f"{(med['first'] - med['bare']) / med['bare']:.0%} on a new project (target: under "
+        "25 %). Share of the steady-state flow outside model fitting (medians): "
+        f"{1 - fit / med['flow']:.0%}.",
         "",
         "| task | steady state s | first run s | unchanged re-run s |",
         "|---|---:|---:|---:|",
+        *_task_rows(runs),
+        END,
     ]
-    for name, secs in sorted(f["tasks"].items(), key=lambda kv: -kv[1]):
-        lines.append(
-            f"| {name} | {secs:.1f} | {first['tasks'].get(name, 0.0):.1f} | "
-            f"{rr['tasks'].get(name, 0.0):.1f} |"
-        )
-    lines.append(END)
     return "\n".join(lines)
 
 

@@ -1,11 +1,36 @@
-"""Shared by the benchmarks: wall time of a flow run and of each of its tasks."""
+"""Shared by the benchmarks: wall time of a flow run and of each of its tasks, the median and
+spread of repeated measurements, and rewriting a script's section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+
+def spread(values: Sequence[float], fmt: str = ".1f") -> str:
+    """The median of ``values`` and, in brackets, their range: ``"34.9 (33.1-36.0)"`` (only
+    the value when there is one)."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:{fmt}}"
+    return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def write_section(doc: Path, section: str, markers: tuple[str, str], heading: str) -> None:
+    """Replace the text from ``markers[0]`` to ``markers[1]`` in ``doc`` by ``section`` (which
+    carries both markers); without them, append ``heading`` and ``section``."""
+    begin, end = markers
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text += heading + section + "\n"
+    doc.write_text(text)
 
 
 def timed_flow(flow: Callable[..., Any], **kwargs: Any) -> tuple[Any, float, dict[str, float]]:
