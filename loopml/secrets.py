@@ -33,7 +33,8 @@ SECRET_PARAMS = frozenset(
         "sslpassword",
     }
 )
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A ``${VAR}`` reference (not ``${VAR:-default}``): group 1 is the variable's name."""
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _WEBHOOK_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "webhook.office.com")
 
@@ -79,14 +80,14 @@ def has_credentials(url: str) -> bool:
 
 
 def is_reference(value: str) -> bool:
-    return bool(_REFERENCE.search(value))
+    return bool(REFERENCE.search(value))
 
 
 def expand(value: str, key: str) -> str:
     """``value`` with every ``${VAR}`` replaced from the environment, in memory only.
 
     Raises :class:`ConfigError` naming ``key`` and the variable when one is unset."""
-    missing = [name for name in _REFERENCE.findall(value) if name not in os.environ]
+    missing = [name for name in REFERENCE.findall(value) if name not in os.environ]
     if missing:
         raise ConfigError(
             [
@@ -94,7 +95,7 @@ def expand(value: str, key: str) -> str:
                 "(it holds the value)"
             ]
         )
-    return _REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
+    return REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
 
 
 def refuse_literal_secret(value: str | None) -> str | None:

@@ -10,12 +10,12 @@ http://127.0.0.1:4200/api) is where browsers reach the Prefect API.
 
 from __future__ import annotations
 
-import re
 from importlib.metadata import version
 from typing import Any
 
 import yaml
 
+from loopml.secrets import REFERENCE
 from loopml_cli import topology
 
 HEADER = """\
@@ -44,13 +44,12 @@ ADDRESSES = {
     "code": "/app",
     "prefect_ui": "${PREFECT_UI_API_URL:-http://127.0.0.1:4200/api}",
 }
-_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
 def required(text: str) -> str:
     """``${VAR}`` -> ``${VAR:?...}``: compose stops with the message when VAR is unset
     (``${VAR:-default}``, not a secret, is left as it is)."""
-    return _REF.sub(lambda m: f"${{{m.group(1)}:?set {m.group(1)} in .env}}", text)
+    return REFERENCE.sub(lambda m: f"${{{m.group(1)}:?set {m.group(1)} in .env}}", text)
 
 
 def image() -> str:

@@ -9,7 +9,6 @@ every service of the definition runs with its command and environment, on 127.0.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 import typer
 
 from loopml.exceptions import ConfigError
+from loopml.secrets import REFERENCE
 from loopml_cli import CODE_ROOT, stack_auth, topology
 from loopml_cli.app import ParamsOpt, app, console, load, session
 from loopml_cli.processes import running, spawn, stop_group, wait_http
@@ -31,7 +31,6 @@ app.add_typer(stack_app, name="stack")
 REMOTE = "stack"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 NATIVE_ONLY_SECRETS = {"POSTGRES_PASSWORD"}  # the local PostgreSQL has its own login
-_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def missing_secrets(env: dict[str, str]) -> list[str]:
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """``${VAR}`` from the environment, in memory only."""
-    return _REF.sub(lambda m: env.get(m.group(1), ""), text)
+    return REFERENCE.sub(lambda m: env.get(m.group(1), ""), text)
 
 
 def native_command(service: topology.Service, addresses: dict[str, str]) -> list[str]:
