@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,10 @@ def test_the_server_logs_to_postgresql_and_the_monitor_reads_it(
     with TestClient(workers[0]) as one, TestClient(workers[1]) as two:
         asked = one.post("/predict", json=records[:2]).json()
         two.post("/predict", json=records[2:])
+        # the other worker's writer is a background thread: wait until its rows are written
+        deadline = time.time() + 30
+        while time.time() < deadline and len(read_prediction_log(database)) < 2:
+            time.sleep(0.1)
         labelled = two.post(  # the label reaches the other worker's prediction
             "/labels",
             json={"labels": [{"request_id": asked["request_id"], "row": 0, "label": True}]},
