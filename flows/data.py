@@ -91,7 +91,7 @@ def featurize(
         frame=frame, table=params.data.table, cfg=params.features.split, seed=params.project.seed
     )
     transformers = fit_transformers(
-        train=splits.train, table=params.data.table, cfg=params.features
+        train=splits.train, table=params.data.table, cfg=params.features, seed=params.project.seed
     )
     return write_features(
         splits=splits,

@@ -24,9 +24,11 @@ def split(frame: pd.DataFrame, table: SchemaConfig, cfg: SplitConfig, seed: int)
 
 
 @task(name="fit-transformers", cache_policy=NO_CACHE)
-def fit_transformers(train: pd.DataFrame, table: SchemaConfig, cfg: FeaturesConfig) -> Transformers:
+def fit_transformers(
+    train: pd.DataFrame, table: SchemaConfig, cfg: FeaturesConfig, seed: int
+) -> Transformers:
     """Both feature pipelines fitted on train (:func:`loopml.features.fit_transformers`)."""
-    return features.fit_transformers(train, table, cfg)
+    return features.fit_transformers(train, table, cfg, seed)
 
 
 @task(name="write-features", cache_policy=NO_CACHE, **IO)

@@ -90,6 +90,13 @@ class FeaturesConfig(Section):
     categorical_min_frequency: Fraction = 0.005
     categorical_max_categories: int | None = Field(50, gt=1)
     datetime_parts: list[DatePart] = Field(default_factory=lambda: ["hour", "weekday", "month"])
+    fit_rows: int | None = Field(
+        200_000,
+        ge=1000,
+        description="The transformers are fitted on a random sample of at most this many "
+        "training rows (null: all of them); quantiles, medians, scales and category "
+        "frequencies are estimated from it, and every row is transformed.",
+    )
 
     @field_validator("clip_quantiles")
     @classmethod

@@ -75,6 +75,10 @@ def test_example_params_load(example: str) -> None:
             "data.schema.target: 'nope' is not among columns",
         ),
         ({"project": {"seed": 1.5}}, "project.seed: Input should be a valid integer"),
+        (
+            {"features": {"fit_rows": 10}},
+            "features.fit_rows: Input should be greater than or equal to 1000",
+        ),
     ],
 )
 def test_bad_values_name_the_key(override: dict, expected: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from loopml.config import FeaturesConfig, SchemaConfig, SplitConfig
 from loopml.datagen import SCHEMA, generate_churn
 from loopml.features import (
+    fit_sample,
     fit_transformer,
     fit_transformers,
     load_feature_set,
@@ -102,4 +103,29 @@ def test_write_features_round_trip(tmp_path: Path, frame: pd.DataFrame) -> None:
     test = pd.read_parquet(fs.path("test.parquet"))
     np.testing.assert_allclose(
         transform(loaded, test, SCHEMA_CFG), transform(t, s.test, SCHEMA_CFG)
+    )
+
+
+def test_transformers_are_fitted_on_a_seeded_sample_and_transform_every_row(
+    frame: pd.DataFrame,
+) -> None:
+    s = split_frame(frame=frame, schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
+    cfg = FeaturesConfig(fit_rows=1000)
+    assert len(s.train) > 1000
+    sample = fit_sample(s.train, fit_rows=1000, seed=7)
+    assert len(sample) == 1000 and sample.index.isin(s.train.index).all()
+    assert fit_sample(s.train, fit_rows=None, seed=7) is s.train
+    assert fit_sample(s.train, fit_rows=len(s.train), seed=7) is s.train
+
+    both = fit_transformers(train=s.train, schema=SCHEMA_CFG, cfg=cfg, seed=7)
+    scaler = both.onehot.named_transformers_["num"].named_steps["scale"]
+    assert scaler.n_samples_seen_ == 1000  # fitted on the sample ...
+    assert transform(both.onehot, s.train, SCHEMA_CFG).shape[0] == len(s.train)  # ... every row
+    again = fit_transformers(train=s.train, schema=SCHEMA_CFG, cfg=cfg, seed=7)
+    np.testing.assert_array_equal(
+        transform(again.ordinal, s.test, SCHEMA_CFG), transform(both.ordinal, s.test, SCHEMA_CFG)
+    )
+    other = fit_transformers(train=s.train, schema=SCHEMA_CFG, cfg=cfg, seed=8)
+    assert not np.array_equal(
+        transform(other.onehot, s.test, SCHEMA_CFG), transform(both.onehot, s.test, SCHEMA_CFG)
     )
