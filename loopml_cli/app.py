@@ -91,8 +91,10 @@ def session(
     configure_logging(log_file, debug)
     use_pipeline_code()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    api = EmbeddedApi(project / LOG_DIR / "prefect-api.log") if prefect else None
-    if api is not None:
+    api = None
+    if prefect:
+        _use_stack_api(params_path)  # before EmbeddedApi reads PREFECT_API_URL
+        api = EmbeddedApi(project / LOG_DIR / "prefect-api.log")
         api.start()
     try:
         yield Session(log_file, api)
@@ -103,6 +105,27 @@ def session(
     finally:
         if api is not None:
             api.stop()
+
+
+def _use_stack_api(params_path: Path) -> None:
+    """Point this process at the Prefect server of ``loopml up`` when one runs for this project
+    and no API is configured: no embedded start-up, and the run shows in that UI."""
+    import os
+
+    from loopml.config import load_params
+    from loopml.exceptions import LoopmlError
+    from loopml_cli.prefect_api import stack_api
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    try:
+        run_dir = load_params(params_path).path("runtime")
+    except (LoopmlError, OSError, ValueError):
+        return  # the command reports a bad params file itself
+    url = stack_api(run_dir)
+    if url is not None:
+        os.environ["PREFECT_API_URL"] = url
+        console.print(f"Prefect: the server of `loopml up` at {url}", markup=False, style="dim")
 
 
 def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) -> NoReturn:

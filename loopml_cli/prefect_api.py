@@ -1,5 +1,6 @@
-"""The Prefect API a command talks to: the one configured (``PREFECT_API_URL``, set by
-``loopml up`` or a team's server), or else an embedded API server started for this command.
+"""The Prefect API a command talks to: the one configured (``PREFECT_API_URL``, a team's
+server), else the one ``loopml up`` runs for this project (its address is in the runtime
+folder), or else an embedded API server started for this command.
 
 The embedded server is a child process that starts while the command imports its libraries, in
 its own session (a Ctrl-C in the terminal reaches the command, which then reports the run as
@@ -22,6 +23,8 @@ from pathlib import Path
 import httpx
 
 PR_SET_PDEATHSIG = 1
+UP_API_FILE = "prefect.url"
+"""In ``paths.runtime``: the API address of the Prefect server ``loopml up`` started."""
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -40,6 +43,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stack_api(run_dir: Path) -> str | None:
+    """The API of the Prefect server ``loopml up`` runs for this project, when it is running
+    and this process may use it (a server with an auth string needs ``PREFECT_API_AUTH_STRING``
+    here too); else None."""
+    from loopml_cli.processes import group_alive
+
+    url_file, pid_file = run_dir / UP_API_FILE, run_dir / "prefect.pid"
+    try:
+        url, pid = url_file.read_text().strip(), int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not url or not group_alive(pid):
+        return None
+    auth = os.environ.get("PREFECT_API_AUTH_STRING", "")
+    user, _, password = auth.partition(":")
+    try:  # an endpoint behind the auth, unlike /health
+        ok = httpx.get(
+            f"{url}/admin/version", auth=(user, password) if auth else None, timeout=2
+        ).is_success
+    except httpx.HTTPError:
+        return None
+    return url if ok else None
 
 
 class EmbeddedApi:

@@ -14,6 +14,7 @@ import typer
 
 from loopml.config import Params
 from loopml_cli.app import ParamsOpt, app, console, load, session
+from loopml_cli.prefect_api import UP_API_FILE
 from loopml_cli.processes import alive, running, spawn, stop_group, wait_http
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def start_stack(
     py = [sys.executable, "-m"]
     prefect = [*py, "prefect", "server", "start", "--host", host, "--port", str(prefect_port)]
     _start("prefect", prefect, f"{api}/health", run_dir, server_env, root)
+    (run_dir / UP_API_FILE).write_text(api)  # later commands of this project use this server
     messages = [f"Prefect UI      http://{at}:{prefect_port}{auth.label('prefect')}"]
     mlflow = [*py, "loopml_cli", "ui", "--params", str(params_path)]
     mlflow += ["--host", host, "--port", str(mlflow_port)]
@@ -106,6 +108,7 @@ def stop_stack(params: Params, timeout: float = 20.0) -> list[str]:
             stop_group(pid, timeout)
             stopped.append(f"{name} (pid {pid})")
         pidfile.unlink(missing_ok=True)
+    (run_dir / UP_API_FILE).unlink(missing_ok=True)
     return stopped
 
 

@@ -19,9 +19,10 @@ import requests
 import yaml
 
 from loopml.config import load_params
+from loopml_cli.prefect_api import UP_API_FILE
 from loopml_cli.processes import running
 from loopml_cli.stack import SERVICES
-from tests.conftest import run_cli
+from tests.conftest import make_dvc_repo, run_cli
 from tests.registry import build_registry
 from tests.stack import free_port
 
@@ -100,6 +101,19 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
             time.sleep(1)
         assert names == {"training", "monitoring", "batch-scoring"}
 
+        # A command of this project in another shell (no PREFECT_API_URL) runs on this server:
+        # the run shows in its UI and no embedded server is started for it.
+        make_dvc_repo(project)
+        collected = _cli(["collect", "--params", str(params_path)], env, project)
+        said = collected.stdout + collected.stderr
+        assert collected.returncode == 0, said
+        assert f"the server of `loopml up` at {api}" in said
+        runs = requests.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+        flows = requests.post(f"{api}/flows/filter", json={}, timeout=10).json()
+        collect_id = next(f["id"] for f in flows if f["name"] == "collect")
+        assert [r["state_type"] for r in runs if r["flow_id"] == collect_id] == ["COMPLETED"]
+        assert not (project / ".loopml" / "logs" / "prefect-api.log").exists()
+
         again = _cli(["up", "--params", str(params_path)], env, project)
         assert again.returncode != 0 and "already running" in again.stdout + again.stderr
 
@@ -124,6 +138,7 @@ def test_up_starts_every_service_and_down_stops_only_those(tmp_path: Path) -> No
             pytest.fail("the Prefect server still answers after `loopml down`")
         assert bystander.poll() is None  # not ours to stop
         assert running(params.path("runtime")) == {}
+        assert not (params.path("runtime") / UP_API_FILE).exists()  # commands embed again
         nothing = _cli(["down", "--params", str(params_path)], env, project)
         assert "nothing was running" in nothing.stdout + nothing.stderr
     finally:
