@@ -19,8 +19,10 @@ from tasks.validate import (
     check_types,
     enforce,
     load_suite,
+    previous_validation,
     require_validated,
     run_validation,
+    validation_key,
 )
 
 
@@ -49,6 +51,17 @@ def validate(
     and stop on a blocking failure."""
     params = load_params(params_path, overrides)
     batch = batch or current_snapshot(current_pointer=params.path("current"))
+    inputs = {
+        "snapshot_version": batch.version,
+        "suite_path": params.path("suite"),
+        "table": params.data.table,
+        "cfg": params.validation,
+    }
+    earlier = previous_validation(
+        validation_dir=params.path("validation"), key=validation_key(**inputs)
+    )
+    if earlier is not None:  # same snapshot, suite, settings and checks: passed before
+        return earlier
     gate = {
         "snapshot_path": Path(batch.path),
         "validation_dir": params.path("validation"),
@@ -72,7 +85,7 @@ def validate(
         cfg=params.validation,
         validation_dir=params.path("validation"),
     )
-    return enforce(report=report, **gate)
+    return enforce(report=report, **gate, key=validation_key(**inputs))  # the suite may be new
 
 
 @flow(name="features", **STOPPABLE)

@@ -52,11 +52,29 @@ def run_validation(
 
 @task(name="enforce-validation", cache_policy=NO_CACHE, **IO)
 def enforce(
-    report: ValidationReport, snapshot_path: Path, validation_dir: Path, quarantine_dir: Path
+    report: ValidationReport,
+    snapshot_path: Path,
+    validation_dir: Path,
+    quarantine_dir: Path,
+    key: str,
 ) -> ValidationReport:
     """Write the report; quarantine and raise on a blocking failure
     (:func:`loopml.quality.enforce_report`)."""
-    return quality.enforce_report(report, snapshot_path, validation_dir, quarantine_dir)
+    return quality.enforce_report(report, snapshot_path, validation_dir, quarantine_dir, key)
+
+
+@task(name="validation-key", cache_policy=NO_CACHE)
+def validation_key(
+    snapshot_version: str, suite_path: Path, table: SchemaConfig, cfg: ValidateConfig
+) -> str:
+    """What a report depends on, as one hash (:func:`loopml.quality.validation_key`)."""
+    return quality.validation_key(snapshot_version, suite_path, table, cfg)
+
+
+@task(name="previous-validation", cache_policy=NO_CACHE)
+def previous_validation(validation_dir: Path, key: str) -> ValidationReport | None:
+    """The successful report of the same inputs, if any (:func:`loopml.quality.previous_report`)."""
+    return quality.previous_report(validation_dir, key)
 
 
 @task(name="require-validated", cache_policy=NO_CACHE)

@@ -3,6 +3,7 @@
 from loopml.quality.gate import enforce_report, require_validated
 from loopml.quality.gx_run import check_declared_types, validate_frame, validate_profiled
 from loopml.quality.report import Finding, ValidationReport
+from loopml.quality.reuse import previous_report, validation_key
 from loopml.quality.suite import Suite, load_suite, profile_suite
 
 __all__ = [
@@ -12,8 +13,10 @@ __all__ = [
     "check_declared_types",
     "enforce_report",
     "load_suite",
+    "previous_report",
     "profile_suite",
     "require_validated",
     "validate_frame",
     "validate_profiled",
+    "validation_key",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from loopml.exceptions import DataValidationError
 from loopml.io import read_json, write_json
 from loopml.quality.report import ValidationReport
+from loopml.quality.reuse import SUMMARY
 from loopml.versioning import dvc_move, find_repo_root, remove_quietly
 
 
@@ -17,14 +18,16 @@ def enforce_report(
     snapshot_path: Path,
     validation_dir: Path,
     quarantine_dir: Path,
+    key: str = "",
 ) -> ValidationReport:
-    """Write the report; on a blocking failure move the snapshot to quarantine and raise.
+    """Write the report (with ``key``, :func:`loopml.quality.reuse.validation_key`); on a
+    blocking failure move the snapshot to quarantine and raise.
 
     Raises :class:`DataValidationError` listing every blocking failure with its observed value.
     """
     validation_dir.mkdir(parents=True, exist_ok=True)
-    write_json(validation_dir / "summary.json", report.summary())
     write_json(validation_dir / "result.json", report.gx_result)
+    write_json(validation_dir / SUMMARY, {**report.summary(), "key": key})  # last: the commit
     if report.success:
         return report
     quarantine_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +49,7 @@ def enforce_report(
 
 def require_validated(snapshot_version: str, validation_dir: Path) -> None:
     """Raise unless the last validation report is a success for this snapshot."""
-    summary_path = validation_dir / "summary.json"
+    summary_path = validation_dir / SUMMARY
     summary = read_json(summary_path) if summary_path.is_file() else {}
     if summary.get("snapshot") != snapshot_version or not summary.get("success"):
         raise DataValidationError(

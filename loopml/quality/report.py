@@ -45,6 +45,8 @@ class ValidationReport:
     warnings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
     gx_result: dict[str, Any] = field(default_factory=dict, repr=False)
+    reused: bool = False
+    """Given back from an earlier run with the same inputs (:mod:`loopml.quality.reuse`)."""
 
     def merged(self, later: ValidationReport) -> ValidationReport:
         """This report followed by ``later`` (on the same snapshot), as one."""
