@@ -129,7 +129,7 @@ class EmbeddedApi:
         stopped first, Prefect would retry against it for a minute at exit."""
         if self.process is None:
             return
-        _drain_prefect()
+        drain_prefect()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -139,12 +139,12 @@ class EmbeddedApi:
         self.process = None
 
 
-def _drain_prefect(timeout: float = 10.0) -> None:
+def drain_prefect(timeout: float = 10.0) -> None:
     """Flush Prefect's background senders (the API log handler, the events worker)."""
-    try:
-        from prefect._internal.concurrency.services import QueueService
-    except ImportError:  # Prefect was never imported: nothing to deliver
+    services = sys.modules.get("prefect._internal.concurrency.services")
+    if services is None:  # Prefect was never imported: nothing to deliver
         return
+    QueueService = services.QueueService
 
     def every(cls: type) -> set[type]:
         return {cls, *(c for sub in cls.__subclasses__() for c in every(sub))}
