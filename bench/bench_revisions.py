@@ -7,7 +7,7 @@ reports each stage's median (min-max) and the ratio of each commit's median to t
 commit's. Each run of a script also times a bare pandas read+write of the same batch, so a
 ratio to that in-run baseline is given too (it cancels a machine that got slower mid-session).
 
-    python bench/bench_revisions.py ed830b3 HEAD                # 1M rows, 3 rounds
+    python bench/bench_revisions.py ed830b3 HEAD                # 1M rows, 3 rounds, the doc
     python bench/bench_revisions.py ed830b3 e06d6ea HEAD --rows 100000 --repeat 3
 
 The commits measure what their scripts measured: up to ed830b3 a stage is its library function
@@ -20,15 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench_revisions:begin -->", "<!-- bench_revisions:end -->"
 STAGES = ("baseline", "collect", "validate", "features")
 PIPELINE = ("collect", "validate", "features")
 
@@ -104,9 +108,13 @@ def render(results: dict[str, list[dict[str, float]]], rows: int, repeat: int) -
     def med(commit: str, stage: str) -> float:
         return statistics.median(r[stage] for r in results[commit])
 
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"{rows:,} rows, {repeat} rounds, order rotated each round; median (min-max) seconds, "
-        f"and the ratio of each median to {first}'s.",
+        BEGIN,
+        f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores "
+        f"(`python bench/bench_revisions.py {' '.join(commits)} --rows {rows} --repeat {repeat}`)"
+        f": {rows:,} rows, {repeat} rounds, order rotated each round; median (min-max) "
+        f"seconds, and the ratio of each median to {first}'s.",
         "",
         "| stage | "
         + " | ".join(commits)
@@ -129,7 +137,7 @@ def render(results: dict[str, list[dict[str, float]]], rows: int, repeat: int) -
         + " | ".join(f"{v / per_base[0]:.2f}" for v in per_base[1:])
         + " |"
     )
-    return "\n".join(lines)
+    return "\n".join([*lines, END])
 
 
 def main() -> None:
@@ -137,13 +145,19 @@ def main() -> None:
     parser.add_argument("revisions", nargs="+", help="commits to compare; the first is the base")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds (median reported)")
+    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     if len(args.revisions) < 2 or args.repeat < 1:
         parser.error("give at least two revisions and --repeat of at least 1")
     commits = [_commit(r) for r in args.revisions]
     results = measure(commits, args.rows, args.repeat)
     sys.stderr.flush()
-    sys.stdout.write(render(results, args.rows, args.repeat) + "\n")
+    section = render(results, args.rows, args.repeat)
+    sys.stdout.write(section + "\n")
+    if not args.no_doc:
+        from bench.common import write_section
+
+        write_section(DOC, section, (BEGIN, END), "## Data stages across commits\n\n")
 
 
 if __name__ == "__main__":
