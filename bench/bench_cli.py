@@ -128,14 +128,10 @@ def render(times: dict[str, list[float]], started: str, repeat: int) -> str:
 
 
 def main() -> None:
-    from bench.common import write_section
+    from bench.common import parse_bench_args, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    args = parse_bench_args(parser)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = render(measure(args.repeat), started, args.repeat)
     sys.stdout.write(section + "\n")

@@ -170,15 +170,11 @@ def render(runs: list[dict], started: str, repeat: int) -> str:
 
 
 def main() -> None:
-    from bench.common import write_section
+    from bench.common import parse_bench_args, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    args = parse_bench_args(parser)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     runs = [run(n, args.repeat) for n in args.rows]
     out = ROOT / "bench" / "results"

@@ -141,14 +141,14 @@ def render(results: dict[str, list[dict[str, float]]], rows: int, repeat: int) -
 
 
 def main() -> None:
+    from bench.common import parse_bench_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revisions", nargs="+", help="commits to compare; the first is the base")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds (median reported)")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
-    if len(args.revisions) < 2 or args.repeat < 1:
-        parser.error("give at least two revisions and --repeat of at least 1")
+    args = parse_bench_args(parser)
+    if len(args.revisions) < 2:
+        parser.error("give at least two revisions")
     commits = [_commit(r) for r in args.revisions]
     results = measure(commits, args.rows, args.repeat)
     sys.stderr.flush()

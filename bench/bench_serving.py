@@ -203,6 +203,8 @@ def serving_times(args: argparse.Namespace, records: list, ports: dict[str, int]
 
 
 def _args() -> argparse.Namespace:
+    from bench.common import parse_bench_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -212,14 +214,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument(
         "--generator", choices=["auto", "wrk", "httpx"], default="auto", help="load generator"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
     parser.add_argument(
         "--monitor-rows", type=int, nargs="+", default=[100_000, 1_000_000], help="current rows"
     )
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    args = parse_bench_args(parser)
     if args.generator == "auto":
         args.generator = "wrk" if shutil.which("wrk") else "httpx"
     return args

@@ -104,11 +104,11 @@ def _free_port() -> int:
 
 
 def main() -> None:
+    from bench.common import parse_bench_args
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-doc", action="store_true", help="Print only; leave the doc.")
-    args = parser.parse_args()
+    args = parse_bench_args(parser)
     ports = {name: _free_port() for name in ("s3", "mlflow", "prefect")}
     prefix = f"loopml_bench{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory(prefix="loopml-bench-stack-") as tmp:

@@ -164,15 +164,11 @@ def _startup() -> tuple[float, float]:
 
 
 def main() -> None:
-    from bench.common import write_section
+    from bench.common import parse_bench_args, write_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (median)")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    args = parse_bench_args(parser)
 
     from loopml.runtime import configure_environment
 

@@ -3,12 +3,23 @@ spread of repeated measurements, and rewriting a script's section of docs/benchm
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+
+def parse_bench_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the options every benchmark takes (``--repeat``, ``--no-doc``), parse, check."""
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
+    parser.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
 
 
 def spread(values: Sequence[float], fmt: str = ".1f") -> str:
