@@ -106,7 +106,7 @@ def render(times: dict[str, list[float]], started: str, repeat: int) -> str:
         "|---|---:|---:|---:|",
     ]
     labels = {
-        "cold": "`loopml run`, new project (cold)",
+        "cold": "`loopml run`, new project (cold; one run)",
         "unchanged, embedded": "`loopml run`, nothing changed, embedded Prefect API",
         "unchanged, up": "`loopml run`, nothing changed, while `loopml up` runs",
         "floor": "`python -c 'import loopml_cli.main'` (floor)",
