@@ -62,7 +62,10 @@ if stage == "generate":
 elif stage == "baseline":
     pd.read_parquet(extra).to_parquet(extra + ".copy.parquet", index=False)
 else:
-    stages[stage](params_path=str(params_path))
+    from loopml_cli.prefect_api import without_heartbeats  # as under the `loopml` command
+
+    with without_heartbeats():
+        stages[stage](params_path=str(params_path))
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "import_mb": base_rss / 1024}))

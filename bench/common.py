@@ -55,8 +55,11 @@ def timed_flow(flow: Callable[..., Any], **kwargs: Any) -> tuple[Any, float, dic
         FlowRunFilterParentFlowRunId,
     )
 
+    from loopml_cli.prefect_api import without_heartbeats
+
     t = time.perf_counter()
-    state = flow(**kwargs, return_state=True)
+    with without_heartbeats():  # as under a loopml command's embedded API
+        state = flow(**kwargs, return_state=True)
     total = time.perf_counter() - t
     result = state.result()
     parent = state.state_details.flow_run_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -83,7 +83,7 @@ def session(
     from loopml.runtime import configure_environment
     from loopml_cli import use_pipeline_code
     from loopml_cli.logs import LOG_DIR, configure_logging, log_file_for
-    from loopml_cli.prefect_api import EmbeddedApi
+    from loopml_cli.prefect_api import EmbeddedApi, without_heartbeats
 
     project = params_path.resolve().parent
     configure_environment(project)
@@ -97,7 +97,8 @@ def session(
         api = EmbeddedApi(project / LOG_DIR / "prefect-api.log")
         api.start()
     try:
-        yield Session(log_file, api)
+        with without_heartbeats() if api is not None and api.embedded else nullcontext():
+            yield Session(log_file, api)
     except typer.Exit:
         raise
     except BaseException as exc:  # every way out gets one line; details in the log file

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -137,6 +138,18 @@ class EmbeddedApi:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs send no heartbeats: for an embedded API, where nothing watches them (a team's
+    server keeps them, for its crash automation). Prefect's heartbeat thread sleeps in steps of
+    one second and each flow run joins it on exit, so a heartbeat costs up to a second per
+    flow run: a training run is six flow runs."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def drain_prefect(timeout: float = 10.0) -> None:

@@ -129,11 +129,14 @@ def _isolated_mlflow() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A real Prefect API on a temporary SQLite database, for the whole session."""
+    """A real Prefect API on a temporary SQLite database, for the whole session; no flow-run
+    heartbeats, as under the embedded API of a ``loopml`` command."""
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    from loopml_cli.prefect_api import without_heartbeats
+
+    with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
         yield
 
 
