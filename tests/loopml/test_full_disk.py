@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from loopml.config import ServeConfig, VersioningConfig
 from loopml.exceptions import StorageError
-from loopml.predlog import PredictionLog, PredictionRow, utc_now
+from loopml.predlog import PredictionLog, PredictionRow, read_prediction_log, utc_now
 from loopml.serving.app import create_app
 from loopml.snapshots import write_snapshot
 
@@ -131,6 +132,16 @@ def test_the_prediction_log_on_a_full_disk_keeps_whole_batches_only(
         log.close()
 
 
+def _wait_until_logged(log: Path, rows: int) -> None:
+    """The server logs predictions from a background thread: wait for them to reach the disk,
+    or a disk filled before then loses the predictions, not the labels."""
+    for _ in range(600):
+        if log.is_file() and len(read_prediction_log(log)) >= rows:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{rows} predictions never reached {log}")
+
+
 def test_the_server_answers_507_when_labels_cannot_be_stored(
     small_disk: Callable[[int], Path], registry: dict[str, Any]
 ) -> None:
@@ -143,6 +154,7 @@ def test_the_server_answers_507_when_labels_cannot_be_stored(
         predicted = client.post("/predict", json=records)
         assert predicted.status_code == 200, predicted.text
         request_id = predicted.json()["request_id"]
+        _wait_until_logged(disk / "log.sqlite", rows=3)  # written in the background
         _fill(disk, leave=4 * KB)
         labels = [{"request_id": request_id, "row": i, "label": "y" * 900} for i in range(3)]
         answer = client.post("/labels", json={"labels": labels})
