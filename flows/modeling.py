@@ -11,7 +11,9 @@ from loopml.candidates import TrainedCandidates
 from loopml.config import load_params
 from loopml.evaluation import Evaluated
 from loopml.features import FeatureSet
+from loopml.models import allowances
 from loopml.runs import parent_run
+from tasks._executors import candidate_runner
 from tasks._policies import STOPPABLE
 from tasks.evaluate import (
     analyze_candidate,
@@ -44,17 +46,25 @@ def train(
         tracking=tracking, params=params, name="train", existing=parent_run_id
     ) as run_id:
         log_run_context(tracking=tracking, run_id=run_id, params=params, features=feature_set)
-        fits = [
-            train_candidate(
-                candidate=candidate,
-                index=index,
-                data=data,
-                metric=params.primary_metric,
-                lightning=params.train.lightning,
-                seed=params.project.seed,
-            )
-            for index, candidate in params.train.enabled
-        ]
+        enabled = params.train.enabled
+        allowed = allowances(budget=params.train.time_budget, count=len(enabled))
+        with candidate_runner(executor=params.train.executor) as runner:
+            futures = [
+                runner.submit(
+                    train_candidate,
+                    parameters={
+                        "candidate": candidate,
+                        "index": index,
+                        "data": data,
+                        "metric": params.primary_metric,
+                        "lightning": params.train.lightning,
+                        "seed": params.project.seed,
+                        "allowance": allowance,
+                    },
+                )
+                for (index, candidate), allowance in zip(enabled, allowed, strict=True)
+            ]
+            fits = [future.result() for future in futures]
         logged = [
             log_candidate(
                 fit=fit, data=data, params=params, tracking=tracking, parent_run_id=run_id

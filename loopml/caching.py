@@ -40,11 +40,20 @@ def fit_key(
     index: int,
     seed: int,
     metric: str,
+    shared_budget: float | None = None,
 ) -> str:
-    """Identity of one fitted candidate: data, candidate, trainer settings, seed, code."""
+    """Identity of one fitted candidate: data, candidate, trainer settings, seed, code, and
+    ``train.time_budget`` (a fit it cut is not the fit without it)."""
     trainer = _dump(lightning) if candidate.kind == "lightning" else ""
     return "fit-" + _sha(
-        data_fingerprint, _dump(candidate), trainer, str(index), str(seed), metric, code_digest()
+        data_fingerprint,
+        _dump(candidate),
+        trainer,
+        str(index),
+        str(seed),
+        metric,
+        "" if shared_budget is None else repr(float(shared_budget)),
+        code_digest(),
     )
 
 

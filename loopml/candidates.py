@@ -3,7 +3,7 @@ DVC evaluate stage (through ``paths.models``) read."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from loopml.io import read_json, write_json
@@ -29,6 +29,16 @@ class LoggedCandidate:
 
 
 @dataclass(frozen=True)
+class SkippedFit:
+    """A candidate not trained: ``train.time_budget`` had run out before it started."""
+
+    name: str
+    kind: str
+    run_id: str = ""
+    """Its MLflow child run (tagged ``loopml.skipped``), once logged."""
+
+
+@dataclass(frozen=True)
 class TrainedCandidates:
     """Every candidate of one training run, and the one selected by validation score."""
 
@@ -37,6 +47,8 @@ class TrainedCandidates:
     metric: str
     candidates: list[LoggedCandidate]
     best: int
+    skipped: list[str] = field(default_factory=list)
+    """Candidates not trained: ``train.time_budget`` ran out before they started."""
 
     @property
     def selected(self) -> LoggedCandidate:
@@ -52,19 +64,22 @@ class TrainedCandidates:
 
 
 def record_candidates(
-    candidates: list[LoggedCandidate],
+    logged: list[LoggedCandidate | SkippedFit],
     parent_run_id: str,
     data_version: str,
     metric: str,
     path: Path,
 ) -> TrainedCandidates:
-    """Select the best candidate by validation score and write the record to ``path``."""
+    """Select the best trained candidate by validation score and write the record (the skipped
+    ones by name) to ``path``."""
+    candidates = [c for c in logged if isinstance(c, LoggedCandidate)]
     trained = TrainedCandidates(
         parent_run_id=parent_run_id,
         data_version=data_version,
         metric=metric,
         candidates=candidates,
         best=select_best([c.val_score for c in candidates], metric),
+        skipped=[c.name for c in logged if isinstance(c, SkippedFit)],
     )
     trained.write(path)
     return trained

@@ -250,11 +250,16 @@ def fit_lightning(
     history = _History()
     trainer = _trainer(cfg, accelerator, precision, history, max_seconds)
     started = time.monotonic()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        trainer.fit(module, datamodule=data)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cfg.threads or threads)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            trainer.fit(module, datamodule=data)
+    finally:
+        torch.set_num_threads(threads)
     if history.best_state is not None:
         module.load_state_dict(history.best_state)
     module = module.cpu().eval()

@@ -5,7 +5,7 @@ transformer that every model bundles."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import joblib
@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 
 from loopml.config import ColumnKind, FeaturesConfig, SchemaConfig
+from loopml.exceptions import IntegrityError
 from loopml.features import ENCODINGS, SPLITS, FeatureSet, matrix_file, transformer_file
 
 Matrices = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -28,6 +29,44 @@ class Encoding:
     x_val: np.ndarray
     categorical: list[bool] | None = None
     """Which columns are category codes (the ordinal representation)."""
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """What :func:`load_model_data` read, and the files as they were (size, mtime) then."""
+
+    features: FeatureSet
+    schema: SchemaConfig
+    features_cfg: FeaturesConfig
+    stamp: tuple[tuple[str, int, int], ...]
+
+
+def _stamp(features: FeatureSet) -> tuple[tuple[str, int, int], ...]:
+    stats = [(p.name, p.stat()) for p in sorted(features.path(".").iterdir()) if p.is_file()]
+    return tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+
+
+_READ: dict[str, ModelData] = {}
+"""The model data last re-read in this process (a Dask worker keeps one, by fingerprint)."""
+
+
+def _reread(source: FeatureSource, fingerprint: str) -> ModelData:
+    """A pickled :class:`ModelData` in another process: read its feature set once per process,
+    refusing files changed since it was first read."""
+    cached = _READ.get(fingerprint)
+    if cached is not None:
+        return cached
+    if _stamp(source.features) != source.stamp:
+        raise IntegrityError(
+            f"{source.features.directory}: the feature files changed after this run read them; "
+            "run the train stage again"
+        )
+    data = load_model_data(source.features, source.schema, source.features_cfg)
+    if data.fingerprint != fingerprint:
+        raise IntegrityError(f"{source.features.directory}: not the feature set this run read")
+    _READ.clear()
+    _READ[fingerprint] = data
+    return data
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,15 @@ class ModelData:
     """Derived feature columns the served model computes: name -> (expression, kind)."""
     fingerprint: str
     """Identifies data, schema and feature settings (cache keys, registry fingerprints)."""
+    source: FeatureSource | None = None
+    """Where it was read from: what it pickles as (see :meth:`__reduce__`)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled (sent to a Dask worker), it travels as the feature set it was read from and
+        is read there once per process (:func:`_reread`), not as its matrices each time."""
+        if self.source is None:
+            return ModelData, tuple(getattr(self, f.name) for f in fields(self))
+        return _reread, (self.source, self.fingerprint)
 
     @property
     def n_classes(self) -> int:
@@ -66,6 +114,7 @@ def load_model_data(
     features: FeatureSet, schema: SchemaConfig, features_cfg: FeaturesConfig
 ) -> ModelData:
     """Read a feature set's matrices (both representations), raw test rows and transformers."""
+    stamp = _stamp(features)
     encodings = {
         encoding: Encoding(
             transformer=joblib.load(features.path(transformer_file(encoding))),
@@ -94,4 +143,5 @@ def load_model_data(
         classes=features.classes,
         derived=schema.feature_derivations,
         fingerprint=fingerprint,
+        source=FeatureSource(features, schema, features_cfg, stamp),
     )

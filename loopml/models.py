@@ -13,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
+from loopml.candidates import SkippedFit
 from loopml.config import CandidateConfig, LightningConfig
 from loopml.exceptions import ConfigError, TrainingError
 from loopml.metrics import is_better, metric_value
@@ -63,6 +64,38 @@ class FitResult:
     """Its time budget ran out: trials were cut or a fit stopped early."""
     key: str = ""
     """Identity of the fit (:func:`loopml.caching.fit_key`), set by :func:`train_candidate`."""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How long one candidate may train: its own ``time_budget``, and the deadline of
+    ``train.time_budget`` shared by every candidate of the run."""
+
+    budget: float | None = None
+    """``train.time_budget`` as configured (part of the fit's identity)."""
+    deadline: float | None = None
+    """Wall-clock time (``time.time()``) at which ``train.time_budget`` runs out."""
+    skippable: bool = True
+    """False for the first candidate: a training run always fits at least one."""
+
+    def seconds(self, own: float | None) -> float | None:
+        """Seconds left for a candidate whose own budget is ``own`` (None: no limit)."""
+        if self.deadline is None:
+            return own
+        left = self.deadline - time.time()
+        return left if own is None else min(own, left)
+
+    @property
+    def expired(self) -> bool:
+        """The shared deadline has passed and this candidate may be skipped."""
+        return self.skippable and self.deadline is not None and time.time() >= self.deadline
+
+
+def allowances(budget: float | None, count: int) -> list[Allowance]:
+    """The allowance of each of ``count`` candidates under ``train.time_budget`` (``budget``
+    seconds from now, shared; None: no limit). The first one is never skipped."""
+    deadline = None if budget is None else time.time() + budget
+    return [Allowance(budget, deadline, skippable=i > 0) for i in range(count)]
 
 
 def make_estimator(kind: str, task: str, params: dict[str, Any], seed: int, where: str) -> Any:
@@ -169,13 +202,14 @@ def fit_candidate(
     metric: str,
     lightning: LightningConfig,
     seed: int,
+    allowance: Allowance = Allowance(),
 ) -> FitResult:
-    """Fit one candidate (and its search trials, within its time budget); score on the
-    validation split; keep the best trial."""
+    """Fit one candidate (and its search trials, within its time budget and the allowance of
+    ``train.time_budget``); score on the validation split; keep the best trial."""
     where = f"train.candidates[{index}].params"
     x_val, y_val = inputs.matrices[2], inputs.matrices[3]
     started = time.monotonic()
-    budget = candidate.time_budget
+    budget = allowance.seconds(candidate.time_budget)
     trials: list[Trial] = []
     best: tuple[Predictor, dict[str, Any], float] | None = None
     out_of_time = False
@@ -225,10 +259,19 @@ def train_candidate(
     metric: str,
     lightning: LightningConfig,
     seed: int,
-) -> FitResult:
-    """Fit one candidate of ``train.candidates`` (``index``) on a feature set's matrices."""
+    allowance: Allowance = Allowance(),
+) -> FitResult | SkippedFit:
+    """Fit one candidate of ``train.candidates`` (``index``) on a feature set's matrices; skip
+    it when ``train.time_budget`` ran out before it started."""
     from loopml.caching import fit_key
 
+    if allowance.expired:
+        log.warning(
+            "candidate %s (%s): skipped, train.time_budget ran out before it started",
+            candidate.name,
+            candidate.kind,
+        )
+        return SkippedFit(name=candidate.name, kind=candidate.kind)
     encoding = data.encodings[candidate.features]
     inputs = FitInputs(
         matrices=data.matrices(candidate.features),
@@ -236,6 +279,6 @@ def train_candidate(
         n_classes=data.n_classes,
         categorical=encoding.categorical,
     )
-    fit = fit_candidate(candidate, index, inputs, metric, lightning, seed)
-    key = fit_key(data.fingerprint, candidate, lightning, index, seed, metric)
+    fit = fit_candidate(candidate, index, inputs, metric, lightning, seed, allowance)
+    key = fit_key(data.fingerprint, candidate, lightning, index, seed, metric, allowance.budget)
     return replace(fit, key=key)

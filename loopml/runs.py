@@ -12,13 +12,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loopml.candidates import LoggedCandidate
+from loopml.candidates import LoggedCandidate, SkippedFit
 from loopml.config import Params
 from loopml.evaluation import Evaluation
 from loopml.features import FeatureSet
@@ -148,9 +149,14 @@ def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> N
 
 
 def log_candidate(
-    fit: FitResult, data: ModelData, params: Params, tracking: Tracking, parent_run_id: str
-) -> LoggedCandidate:
-    """A child run of ``parent_run_id`` for a fitted candidate, with its pyfunc model."""
+    fit: FitResult | SkippedFit,
+    data: ModelData,
+    params: Params,
+    tracking: Tracking,
+    parent_run_id: str,
+) -> LoggedCandidate | SkippedFit:
+    """A child run of ``parent_run_id`` for a fitted candidate, with its pyfunc model; for a
+    skipped one, a child run tagged ``loopml.skipped`` (status KILLED) and no model."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -161,10 +167,16 @@ def log_candidate(
         **run_tags(params, data.data_version),
         "mlflow.parentRunId": parent_run_id,
         "loopml.candidate": fit.name,
+        "loopml.kind": fit.kind,
     }
-    child = client.create_run(
-        tracking.experiment_id, run_name=fit.name, tags={**tags, "loopml.kind": fit.kind}
-    )
+    if isinstance(fit, SkippedFit):
+        skipped = {"loopml.skipped": "train.time_budget", "loopml.out_of_time": "true"}
+        run_id = client.create_run(
+            tracking.experiment_id, run_name=fit.name, tags={**tags, **skipped}
+        ).info.run_id
+        client.set_terminated(run_id, status="KILLED")
+        return replace(fit, run_id=run_id)
+    child = client.create_run(tracking.experiment_id, run_name=fit.name, tags=tags)
     run_id = child.info.run_id
     with mlflow.start_run(run_id=run_id), model_code() as code:
         _log_fit_details(client, run_id, fit, metric)

@@ -44,6 +44,8 @@ class TrainingResult:
     """How to open the MLflow UI of the store this run used."""
     features: FeatureSet
     metrics_file: str
+    skipped: tuple[str, ...] = ()
+    """Candidates not trained: ``train.time_budget`` ran out before they started."""
 
     @property
     def markdown(self) -> str:
@@ -62,6 +64,11 @@ def _header(r: TrainingResult) -> list[str]:
         f"- data version (DVC): `{r.data_version}`",
         f"- MLflow run: [{r.parent_run_id[:12]}]({r.parent_run_url}) ({r.ui_hint})",
         f"- selected by validation {r.metric}: **{r.best}**",
+        *(
+            [f"- skipped, `train.time_budget` ran out before they started: {', '.join(r.skipped)}"]
+            if r.skipped
+            else []
+        ),
         "",
     ]
 
@@ -150,4 +157,5 @@ def summarize(
         ui_hint=ui_hint(tracking, params_file),
         features=features,
         metrics_file=evaluated.metrics_file,
+        skipped=tuple(trained.skipped),
     )

@@ -21,8 +21,12 @@ IO = {"retries": 2, "retry_delay_seconds": 3, "retry_condition_fn": retry_transi
 """Retries of a task that reads or writes a store (files, DVC remote, MLflow, databases)."""
 
 
-def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache key of ``train_candidate``: :func:`loopml.caching.fit_key` of its inputs."""
+def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    """Cache key of ``train_candidate``: :func:`loopml.caching.fit_key` of its inputs; none (no
+    caching) for a candidate that ``train.time_budget`` skips, so a later run trains it."""
+    allowance = parameters["allowance"]
+    if allowance.expired:
+        return None
     return fit_key(
         parameters["data"].fingerprint,
         parameters["candidate"],
@@ -30,6 +34,7 @@ def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         parameters["index"],
         parameters["seed"],
         parameters["metric"],
+        allowance.budget,
     )
 
 

@@ -8,10 +8,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from loopml import candidates, models, runs
-from loopml.candidates import LoggedCandidate, TrainedCandidates
+from loopml.candidates import LoggedCandidate, SkippedFit, TrainedCandidates
 from loopml.config import CandidateConfig, LightningConfig, Params
 from loopml.modeldata import ModelData
-from loopml.models import FitResult
+from loopml.models import Allowance, FitResult
 from loopml.tracking import Tracking
 from tasks._policies import IO, fit_cache_key
 
@@ -24,23 +24,34 @@ def train_candidate(
     metric: str,
     lightning: LightningConfig,
     seed: int,
-) -> FitResult:
-    """One candidate (and its search) fitted on train, scored on validation; cached by data,
-    settings, seed and code (:func:`loopml.models.train_candidate`)."""
-    return models.train_candidate(candidate, index, data, metric, lightning, seed)
+    allowance: Allowance,
+) -> FitResult | SkippedFit:
+    """One candidate (and its search) fitted on train, scored on validation, within its
+    allowance of time; cached by data, settings, seed and code, never when skipped
+    (:func:`loopml.models.train_candidate`)."""
+    return models.train_candidate(candidate, index, data, metric, lightning, seed, allowance)
 
 
 @task(name="log-candidate", cache_policy=NO_CACHE, **IO)
 def log_candidate(
-    fit: FitResult, data: ModelData, params: Params, tracking: Tracking, parent_run_id: str
-) -> LoggedCandidate:
-    """A child MLflow run with the pyfunc model (:func:`loopml.runs.log_candidate`)."""
+    fit: FitResult | SkippedFit,
+    data: ModelData,
+    params: Params,
+    tracking: Tracking,
+    parent_run_id: str,
+) -> LoggedCandidate | SkippedFit:
+    """A child MLflow run with the pyfunc model, or tagged skipped
+    (:func:`loopml.runs.log_candidate`)."""
     return runs.log_candidate(fit, data, params, tracking, parent_run_id)
 
 
 @task(name="record-candidates", cache_policy=NO_CACHE, **IO)
 def record_candidates(
-    logged: list[LoggedCandidate], parent_run_id: str, data_version: str, metric: str, path: Path
+    logged: list[LoggedCandidate | SkippedFit],
+    parent_run_id: str,
+    data_version: str,
+    metric: str,
+    path: Path,
 ) -> TrainedCandidates:
     """The selected candidate, and ``paths.models/candidates.json`` for the DVC evaluate stage
     (:func:`loopml.candidates.record_candidates`)."""

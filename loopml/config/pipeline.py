@@ -172,11 +172,47 @@ class LightningConfig(Section):
     pin_memory: bool | Literal["auto"] = "auto"
     num_workers: int = Field(0, ge=0)
     deterministic: bool = True
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="torch's CPU threads while it trains (null: torch's default, all cores or "
+        "a Dask worker's pool). Its sums depend on this count: set it for the same model "
+        "wherever the candidate trains.",
+    )
+
+
+class ExecutorConfig(Section):
+    """Where the candidates train: one after another in the flow's process, or in parallel on
+    Dask (prefect-dask's DaskTaskRunner)."""
+
+    kind: Literal["sequential", "dask"] = "sequential"
+    address: str | None = Field(
+        None,
+        pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$",
+        description="A running Dask scheduler (tcp://host:8786); null starts a local cluster.",
+    )
+    n_workers: int = Field(2, ge=1, le=256, description="Worker processes of a local cluster.")
+    threads_per_worker: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Threads of each local worker, and the size of its OpenMP/BLAS/torch pools, "
+        "so that parallel candidates do not oversubscribe the cores.",
+    )
 
 
 class TrainConfig(Section):
     candidates: list[CandidateConfig] = Field(min_length=1)
     lightning: LightningConfig = LightningConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds all candidates together may train. A candidate running when they "
+        "run out stops and keeps the best so far (out of time); one not started by then is "
+        "skipped and recorded as such. The first candidate always trains.",
+    )
 
     @field_validator("candidates")
     @classmethod

@@ -48,6 +48,11 @@ class TrainOptions(_Options):
     search_trials: int | None = Field(
         None, ge=1, le=200, description="Trials of every random search (search.n_trials)."
     )
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds all candidates together may train (train.time_budget).",
+    )
 
 
 class PromoteOptions(_Options):
@@ -119,6 +124,8 @@ def training_overrides(run: TrainingRun, params: Params) -> dict[str, Any]:
         train["candidates"] = [_candidate(c, run.train) for c in raw]
     if run.train.max_epochs:
         train["lightning"] = {"max_epochs": run.train.max_epochs}
+    if run.train.time_budget is not None:
+        train["time_budget"] = run.train.time_budget
     if train:
         out["train"] = train
     promote: dict[str, Any] = {}

@@ -55,6 +55,10 @@ def test_example_params_load(example: str) -> None:
             "features.split.test_size: Input should be less than 0.5",
         ),
         (
+            {"train": {"time_budget": 0}},
+            "train.time_budget: Input should be greater than 0",
+        ),
+        (
             {"validate": {"severity": {"nulls": "fatal"}}},
             "validate.severity.nulls: Input should be 'blocking', 'warning' or 'off'",
         ),

@@ -44,12 +44,13 @@ def test_out_of_range_or_unknown_options_are_refused_with_their_name(build, key:
 
 def test_each_option_becomes_an_override_of_the_key_it_names(params_file: Path) -> None:
     run = TrainingRun(
-        train=TrainOptions(max_epochs=2, candidates=["logreg"], search_trials=2),
+        train=TrainOptions(max_epochs=2, candidates=["logreg"], search_trials=2, time_budget=90),
         promote=PromoteOptions(min_improvement=0.01, floor=0.6, dry_run=True),
         data=DataOptions(rows=1500),
     )
     params, merged = training_params(params_path=str(params_file), overrides=None, run=run)
     assert params.train.lightning.max_epochs == 2
+    assert params.train.time_budget == 90
     assert [c.name for c in params.train.candidates if c.enabled] == ["logreg"]
     assert params.data.source.generator.n_rows == 1500
     assert params.promote.min_improvement == 0.01

@@ -3,6 +3,8 @@ evaluation (a changed input, setting or seed gives a new key; nothing else does)
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from loopml.config import CandidateConfig, EvaluateConfig, LightningConfig
 from loopml.exceptions import ConfigError, DataValidationError, SourceError, VersioningError
+from loopml.models import Allowance, allowances
 from tasks._policies import evaluation_cache_key, fit_cache_key, retry_transient
 
 
@@ -46,6 +49,7 @@ def _fit_params(**changes: Any) -> dict[str, Any]:
         "index": 2,
         "seed": 42,
         "metric": "roc_auc",
+        "allowance": Allowance(),
     }
     return {**base, **changes}
 
@@ -59,6 +63,7 @@ def test_fit_key_changes_with_every_input_that_shapes_the_model() -> None:
         {"seed": 1},
         {"index": 3},
         {"metric": "pr_auc"},
+        {"allowance": allowances(budget=60.0, count=1)[0]},  # train.time_budget can cut a fit
     ):
         assert fit_cache_key(None, _fit_params(**change)) != key, change
     # trainer settings matter to the Lightning candidate only
@@ -68,6 +73,16 @@ def test_fit_key_changes_with_every_input_that_shapes_the_model() -> None:
     assert fit_cache_key(None, _fit_params(candidate=mlp, lightning=other)) != fit_cache_key(
         None, _fit_params(candidate=mlp)
     )
+
+
+def test_a_candidate_skipped_for_time_is_never_cached() -> None:
+    """Cached, a skip would repeat on the next run even with time to spare."""
+    _, second = allowances(budget=60.0, count=2)
+    assert fit_cache_key(None, _fit_params(allowance=second)) is not None
+    past = Allowance(budget=60.0, deadline=time.time() - 1)
+    assert fit_cache_key(None, _fit_params(allowance=past)) is None
+    # the first candidate is never skipped, so its fit (cut at the deadline) is cached
+    assert fit_cache_key(None, _fit_params(allowance=replace(past, skippable=False))) is not None
 
 
 def test_evaluation_key_follows_the_fit_and_the_stage() -> None:
