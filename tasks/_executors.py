@@ -57,11 +57,28 @@ def dask_runner(executor: ExecutorConfig) -> Any:
 
 
 @contextmanager
+def shared_api() -> Iterator[None]:
+    """Workers report their task runs to this process's Prefect API. The settings they get
+    carry its address; under Prefect's ephemeral server (no ``PREFECT_API_URL``) that address is
+    put in them, or each worker would start a server of its own."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield
+
+
+@contextmanager
 def candidate_runner(executor: ExecutorConfig) -> Iterator[Any]:
     """What ``submit``s the candidates: :class:`Inline`, or a started ``DaskTaskRunner`` (its
     local cluster is stopped on leaving)."""
     if executor.kind == "sequential":
         yield Inline()
         return
-    with dask_runner(executor) as runner:
+    with shared_api(), dask_runner(executor) as runner:
         yield runner
