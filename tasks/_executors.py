@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from loopml.config import ExecutorConfig
 
@@ -14,10 +14,6 @@ R = TypeVar("R")
 
 THREAD_POOLS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Thread pools sized per local worker (torch, scikit-learn's OpenMP, BLAS read these)."""
-
-
-class Outcome(Protocol[R]):  # type: ignore[misc]  # a future's one method used here
-    def result(self) -> R: ...
 
 
 class Done(Generic[R]):
