@@ -11,6 +11,7 @@ from loopml.candidates import TrainedCandidates
 from loopml.config import load_params
 from loopml.evaluation import Evaluated
 from loopml.features import FeatureSet
+from loopml.fit_plan import merge_trials, plan_fits
 from loopml.models import allowances
 from loopml.runs import parent_run
 from tasks._executors import candidate_runner
@@ -47,24 +48,31 @@ def train(
     ) as run_id:
         log_run_context(tracking=tracking, run_id=run_id, params=params, features=feature_set)
         enabled = params.train.enabled
-        allowed = allowances(budget=params.train.time_budget, count=len(enabled))
+        plans = plan_fits(
+            enabled=enabled,
+            allowed=allowances(budget=params.train.time_budget, count=len(enabled)),
+            per_trial=params.train.executor.parallel,
+            seed=params.project.seed,
+        )
         with candidate_runner(executor=params.train.executor) as runner:
             futures = [
                 runner.submit(
                     train_candidate,
                     parameters={
-                        "candidate": candidate,
-                        "index": index,
+                        "candidate": plan.candidate,
+                        "index": plan.index,
                         "data": data,
                         "metric": params.primary_metric,
                         "lightning": params.train.lightning,
                         "seed": params.project.seed,
-                        "allowance": allowance,
+                        "allowance": plan.allowance,
+                        "trial": plan.trial,
                     },
                 )
-                for (index, candidate), allowance in zip(enabled, allowed, strict=True)
+                for plan in plans
             ]
-            fits = [future.result() for future in futures]
+            results = [future.result() for future in futures]
+        fits = merge_trials(results=results, plans=plans, metric=params.primary_metric)
         logged = [
             log_candidate(
                 fit=fit, data=data, params=params, tracking=tracking, parent_run_id=run_id

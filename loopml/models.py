@@ -183,7 +183,8 @@ def _fit_once(
     return estimator, False
 
 
-def _trials(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]]:
+def search_trials(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]]:
+    """The parameter overrides of each trial of a candidate's search (``[{}]``: no search)."""
     if candidate.search is None:
         return [{}]
     if candidate.search.method == "grid":
@@ -195,6 +196,10 @@ def _trials(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]]:
     )
 
 
+def _chosen(trials: list[dict[str, Any]], trial: int | None) -> list[dict[str, Any]]:
+    return trials if trial is None else [trials[trial]]
+
+
 def fit_candidate(
     candidate: CandidateConfig,
     index: int,
@@ -203,9 +208,11 @@ def fit_candidate(
     lightning: LightningConfig,
     seed: int,
     allowance: Allowance = Allowance(),
+    trial: int | None = None,
 ) -> FitResult:
-    """Fit one candidate (and its search trials, within its time budget and the allowance of
-    ``train.time_budget``); score on the validation split; keep the best trial."""
+    """Fit one candidate (and its search trials, or only trial ``trial``, within its time budget
+    and the allowance of ``train.time_budget``); score on the validation split; keep the best
+    trial."""
     where = f"train.candidates[{index}].params"
     x_val, y_val = inputs.matrices[2], inputs.matrices[3]
     started = time.monotonic()
@@ -213,7 +220,7 @@ def fit_candidate(
     trials: list[Trial] = []
     best: tuple[Predictor, dict[str, Any], float] | None = None
     out_of_time = False
-    for overrides in _trials(candidate, seed):
+    for overrides in _chosen(search_trials(candidate, seed), trial):
         left = None if budget is None else budget - (time.monotonic() - started)
         if left is not None and left <= 0 and best is not None:
             out_of_time = True  # the remaining trials are cut
@@ -260,9 +267,10 @@ def train_candidate(
     lightning: LightningConfig,
     seed: int,
     allowance: Allowance = Allowance(),
+    trial: int | None = None,
 ) -> FitResult | SkippedFit:
-    """Fit one candidate of ``train.candidates`` (``index``) on a feature set's matrices; skip
-    it when ``train.time_budget`` ran out before it started."""
+    """Fit one candidate of ``train.candidates`` (``index``), or one trial of its search, on a
+    feature set's matrices; skip it when ``train.time_budget`` ran out before it started."""
     from loopml.caching import fit_key
 
     if allowance.expired:
@@ -279,6 +287,6 @@ def train_candidate(
         n_classes=data.n_classes,
         categorical=encoding.categorical,
     )
-    fit = fit_candidate(candidate, index, inputs, metric, lightning, seed, allowance)
+    fit = fit_candidate(candidate, index, inputs, metric, lightning, seed, allowance, trial)
     key = fit_key(data.fingerprint, candidate, lightning, index, seed, metric, allowance.budget)
     return replace(fit, key=key)

@@ -27,7 +27,7 @@ def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
     allowance = parameters["allowance"]
     if allowance.expired:
         return None
-    return fit_key(
+    key = fit_key(
         parameters["data"].fingerprint,
         parameters["candidate"],
         parameters["lightning"],
@@ -36,6 +36,8 @@ def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
         parameters["metric"],
         allowance.budget,
     )
+    trial = parameters.get("trial")
+    return key if trial is None else f"{key}-trial-{trial}"
 
 
 def evaluation_cache_key(context: Any, parameters: dict[str, Any]) -> str:

@@ -25,11 +25,12 @@ def train_candidate(
     lightning: LightningConfig,
     seed: int,
     allowance: Allowance,
+    trial: int | None = None,
 ) -> FitResult | SkippedFit:
-    """One candidate (and its search) fitted on train, scored on validation, within its
-    allowance of time; cached by data, settings, seed and code, never when skipped
+    """One candidate (and its search, or one trial of it) fitted on train, scored on validation,
+    within its allowance of time; cached by data, settings, seed and code, never when skipped
     (:func:`loopml.models.train_candidate`)."""
-    return models.train_candidate(candidate, index, data, metric, lightning, seed, allowance)
+    return models.train_candidate(candidate, index, data, metric, lightning, seed, allowance, trial)
 
 
 @task(name="log-candidate", cache_policy=NO_CACHE, **IO)

@@ -201,6 +201,11 @@ class ExecutorConfig(Section):
         "so that parallel candidates do not oversubscribe the cores.",
     )
 
+    @property
+    def parallel(self) -> bool:
+        """Candidates, and the trials of each search, run in parallel."""
+        return self.kind == "dask"
+
 
 class TrainConfig(Section):
     candidates: list[CandidateConfig] = Field(min_length=1)

@@ -19,7 +19,9 @@ import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
 from flows.training import training
+from loopml.config import load_params
 from loopml.summary import TrainingResult
+from loopml.tracking import setup_tracking
 from tests.stack import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -27,11 +29,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _outcome(result: TrainingResult) -> dict[str, Any]:
+def _outcome(result: TrainingResult, params: Path) -> dict[str, Any]:
+    """The selected candidate, every candidate's scores, and the trials MLflow holds for each
+    (on Dask each trial of a search is a task of its own, put back together)."""
+    client = setup_tracking(load_params(params)).client()
+    experiment = client.get_run(result.parent_run_id).info.experiment_id
+
+    def trials(run_id: str) -> list[tuple[str, float]]:
+        runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'")
+        return sorted((r.info.run_name, round(r.data.metrics["val_roc_auc"], 6)) for r in runs)
+
     return {
         "best": result.best,
         "val": {c.name: round(c.val, 6) for c in result.candidates},
         "test": {c.name: round(c.test, 6) for c in result.candidates},
+        "trials": {c.name: trials(c.run_id) for c in result.candidates},
     }
 
 
@@ -59,7 +71,9 @@ def test_a_local_cluster_gives_the_sequential_results(write_params: Callable[...
     sequential = _train(params, {"kind": "sequential"})
     on_dask = _train(params, {"kind": "dask", "n_workers": 2, "threads_per_worker": 1})
     assert len(on_dask.candidates) == 4
-    assert _outcome(on_dask) == _outcome(sequential)
+    outcome = _outcome(on_dask, params)
+    assert len(outcome["trials"]["hgb"]) == 3  # the shipped search: 3 trials, 3 tasks on Dask
+    assert outcome == _outcome(sequential, params)
 
 
 @pytest.fixture
@@ -107,7 +121,7 @@ def test_an_external_scheduler_gives_the_sequential_results(
     params = _params(write_params)
     sequential = _train(params, {"kind": "sequential"})
     on_dask = _train(params, {"kind": "dask", "address": address})
-    assert _outcome(on_dask) == _outcome(sequential)
+    assert _outcome(on_dask, params) == _outcome(sequential, params)
 
 
 def _kill_a_busy_worker(address: str, workers: dict[str, subprocess.Popen[bytes]]) -> list[str]:
