@@ -120,7 +120,7 @@ def pip_requirements(kind: str) -> list[str]:
 def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> None:
     """Parameters, validation score, per-epoch curves (one call) and search trials."""
     import mlflow
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, Param
 
     mlflow.log_params(
         {
@@ -140,12 +140,22 @@ def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> N
     ]
     if history:
         client.log_batch(run_id, metrics=history)
-    for i, trial in enumerate(fit.trials):
-        with mlflow.start_run(
-            run_name=f"{fit.name}-trial-{i}", nested=True, tags={"loopml.trial": str(i)}
-        ):
-            mlflow.log_params({k: str(v) for k, v in trial.params.items()})
-            mlflow.log_metrics({f"val_{metric}": trial.val_score, "fit_seconds": trial.seconds})
+    experiment_id = client.get_run(run_id).info.experiment_id
+    for i, trial in enumerate(fit.trials):  # nested runs in the candidate's own experiment
+        nested = client.create_run(
+            experiment_id,
+            run_name=f"{fit.name}-trial-{i}",
+            tags={"mlflow.parentRunId": run_id, "loopml.trial": str(i)},
+        ).info.run_id
+        client.log_batch(
+            nested,
+            metrics=[
+                Metric(f"val_{metric}", trial.val_score, now, 0),
+                Metric("fit_seconds", trial.seconds, now, 0),
+            ],
+            params=[Param(k, str(v)[:500]) for k, v in trial.params.items()],
+        )
+        client.set_terminated(nested)
 
 
 def log_candidate(
