@@ -30,28 +30,32 @@ def plan_fits(
     per_trial: bool,
     seed: int,
 ) -> list[FitPlan]:
-    """A plan per candidate, or with ``per_trial`` a plan per trial of each search. Only the
-    first trial of a candidate that may not be skipped keeps that guarantee."""
-    plans: list[FitPlan] = []
+    """A plan per candidate, or with ``per_trial`` a plan per trial of each search, the whole
+    candidates first (one of them is often the longest task: started last, it would finish
+    alone). Only the first trial of a candidate that may not be skipped keeps that guarantee."""
+    whole: list[FitPlan] = []
+    trials: list[FitPlan] = []
     for (index, candidate), allowance in zip(enabled, allowed, strict=True):
         n = len(search_trials(candidate, seed)) if per_trial and candidate.search else 1
         if n == 1:
-            plans.append(FitPlan(index, candidate, allowance))
+            whole.append(FitPlan(index, candidate, allowance))
             continue
-        plans += [
+        trials += [
             FitPlan(index, candidate, replace(allowance, skippable=allowance.skippable or t > 0), t)
             for t in range(n)
         ]
-    return plans
+    return whole + trials
 
 
 def merge_trials(
     results: list[FitResult | SkippedFit], plans: list[FitPlan], metric: str
 ) -> list[FitResult | SkippedFit]:
-    """One result per candidate, in plan order: a whole candidate's as it is; a search's trials
-    merged (every finished trial recorded, the best kept; skipped if none started)."""
+    """One result per candidate, in candidate order: a whole candidate's as it is; a search's
+    trials merged (every finished trial recorded, the best kept; skipped if none started)."""
     groups: dict[int, list[FitResult | SkippedFit]] = {}
-    for plan, result in zip(plans, results, strict=True):
+    for plan, result in sorted(
+        zip(plans, results, strict=True), key=lambda pair: (pair[0].index, pair[0].trial or 0)
+    ):
         groups.setdefault(plan.index, []).append(result)
     return [_merge(group, metric) if len(group) > 1 else group[0] for group in groups.values()]
 

@@ -34,8 +34,22 @@ def test_only_searches_are_split_and_only_when_asked() -> None:
     enabled = [(0, PLAIN), (2, SEARCH)]
     allowed = allowances(budget=None, count=2)
     assert [p.trial for p in plan_fits(enabled, allowed, per_trial=False, seed=1)] == [None, None]
-    plans = plan_fits(enabled, allowed, per_trial=True, seed=1)
+    plans = plan_fits(enabled[::-1], allowed, per_trial=True, seed=1)
+    # whole candidates first: a long one started last would finish alone
     assert [(p.index, p.trial) for p in plans] == [(0, None), (2, 0), (2, 1), (2, 2), (2, 3)]
+
+
+def test_results_come_back_in_candidate_order(inputs: FitInputs) -> None:
+    enabled = [(2, SEARCH), (5, PLAIN)]
+    plans = plan_fits(enabled, allowances(budget=None, count=2), per_trial=True, seed=1)
+    assert plans[0].index == 5
+    results = [
+        fit_candidate(
+            p.candidate, p.index, inputs, "roc_auc", LightningConfig(), 1, p.allowance, p.trial
+        )
+        for p in plans
+    ]
+    assert [r.name for r in merge_trials(results, plans, "roc_auc")] == ["hgb", "logreg"]
 
 
 def test_the_first_candidates_trials_after_its_first_may_be_skipped() -> None:
