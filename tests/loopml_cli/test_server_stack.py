@@ -121,6 +121,27 @@ def _start_deployment(
     return str(run["id"])
 
 
+def _wait_for_heartbeat(stack: dict[str, Any], run_id: str, timeout: float = 180) -> None:
+    """Until the server has a heartbeat of the flow run: the crash automation arms on the first
+    one (a run killed before its first heartbeat reached the server is never marked)."""
+    query = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": [f"prefect.flow-run.{run_id}"]},
+        },
+        "limit": 1,
+    }
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = requests.post(
+            f"{stack['api']}/events/filter", json=query, auth=PREFECT_AUTH, timeout=10
+        )
+        if found.status_code == 200 and found.json().get("events"):
+            return
+        time.sleep(1)
+    pytest.fail(f"no heartbeat of flow run {run_id} reached the server in {timeout}s")
+
+
 def _wait(
     stack: dict[str, Any], run_id: str, until: set[str] | None = None, timeout: float = 600
 ) -> dict[str, Any]:
@@ -421,6 +442,7 @@ def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
     versions_before = len(_versions(stack))
     run = _start_deployment(stack, "training", {"data": {"source": {"generator": {"seed": 303}}}})
     _wait(stack, run, until={"RUNNING"}, timeout=300)
+    _wait_for_heartbeat(stack, run)
     workers = {n: p for n, p in running(runtime).items() if n.startswith("worker")}
     busy = [
         n
