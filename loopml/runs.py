@@ -117,7 +117,9 @@ def pip_requirements(kind: str) -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs]
 
 
-def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> None:
+def _log_fit_details(
+    client: Any, experiment_id: str, run_id: str, fit: FitResult, metric: str
+) -> None:
     """Parameters, validation score, per-epoch curves (one call) and search trials."""
     import mlflow
     from mlflow.entities import Metric, Param
@@ -140,7 +142,6 @@ def _log_fit_details(client: Any, run_id: str, fit: FitResult, metric: str) -> N
     ]
     if history:
         client.log_batch(run_id, metrics=history)
-    experiment_id = client.get_run(run_id).info.experiment_id
     for i, trial in enumerate(fit.trials):  # nested runs in the candidate's own experiment
         nested = client.create_run(
             experiment_id,
@@ -189,7 +190,7 @@ def log_candidate(
     child = client.create_run(tracking.experiment_id, run_name=fit.name, tags=tags)
     run_id = child.info.run_id
     with mlflow.start_run(run_id=run_id), model_code() as code:
-        _log_fit_details(client, run_id, fit, metric)
+        _log_fit_details(client, tracking.experiment_id, run_id, fit, metric)
         model = bundle(fit, data)
         example = signature_example(data.test_rows, data.input_kinds)
         with _quiet_mlflow():
