@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,17 +41,13 @@ KINDS = ("sequential", "dask")
 
 
 def _project(where: Path, rows: int) -> Path:
-    from loopml.project import init_project
+    """A new project on the shipped params, the gradient-boosting search widened to 9 trials."""
+    from bench.common import new_project
 
-    subprocess.run(["git", "init", "-q"], cwd=where, check=True)
-    init_project(where)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["data"]["source"]["generator"]["n_rows"] = rows
-    raw["paths"]["suite"] = "gx/suite.json"
+    path, raw = new_project(where, rows)
     for candidate in raw["train"]["candidates"]:
         if candidate.get("search"):
             candidate["search"]["n_trials"] = 9
-    path = where / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -112,26 +111,12 @@ def flow_run(params_path: Path) -> dict[str, object]:
     return {"total": total, "tasks": tasks, "decision": result.decision}
 
 
-def _project(where: Path, rows: int, seed: int) -> tuple[Path, dict]:
-    """A new project with the shipped params (its own MLflow store, suite and DVC remote)."""
-    from loopml.project import init_project
-
-    where.mkdir()
-    subprocess.run(["git", "init", "-q"], cwd=where, check=True)
-    init_project(where)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["data"]["source"]["generator"]["n_rows"] = rows
-    raw["data"]["source"]["generator"]["seed"] += seed
-    raw["paths"]["suite"] = "gx/suite.json"
-    params_path = where / "params.yaml"
-    params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return params_path, raw
-
-
 def repetition(where: Path, rows: int, i: int) -> dict[str, dict]:
     """One run of each kind: first run on a new project, then on a new batch the bare script,
     the flow and the unchanged re-run."""
-    params_path, raw = _project(where, rows, 2 * i)
+    from bench.common import new_project
+
+    params_path, raw = new_project(where, rows, 2 * i)
     first = flow_run(params_path)
     sys.stderr.write(f"run {i + 1}: first run {first['total']:.1f}s; bare on new data...\n")
     raw["data"]["source"]["generator"]["seed"] += 1  # a new batch: nothing cached

@@ -81,3 +81,25 @@ def timed_flow(flow: Callable[..., Any], **kwargs: Any) -> tuple[Any, float, dic
 
 # A subflow call appears as a task run of its parent too; its tasks are counted instead.
 _SUBFLOWS = {"collect", "validate", "features", "train", "evaluate"}
+
+
+def new_project(where: Path, rows: int, seed: int = 0) -> tuple[Path, dict[str, Any]]:
+    """A new project in ``where`` with the shipped params.yaml (its own MLflow store, suite and
+    DVC remote): the bundled generator at ``rows`` rows, its seed moved by ``seed``."""
+    import subprocess
+
+    import yaml
+
+    from loopml.project import init_project
+
+    where.mkdir(exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=where, check=True)
+    init_project(where)
+    root = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["data"]["source"]["generator"]["n_rows"] = rows
+    raw["data"]["source"]["generator"]["seed"] += seed
+    raw["paths"]["suite"] = "gx/suite.json"
+    params_path = where / "params.yaml"
+    params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return params_path, raw
