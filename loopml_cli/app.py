@@ -90,7 +90,7 @@ def session(
     log_file = log_file_for(project, command)
     configure_logging(log_file, debug)
     use_pipeline_code()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    on_sigterm = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     api = None
     if prefect:
         _use_stack_api(params_path)  # before EmbeddedApi reads PREFECT_API_URL
@@ -104,6 +104,9 @@ def session(
     except BaseException as exc:  # every way out gets one line; details in the log file
         _report(exc, log_file, debug, params_path)
     finally:
+        # What runs after the session (`loopml serve`'s uvicorn re-raises the SIGTERM it
+        # caught once it has shut down) ends by the signal, not by a traceback.
+        signal.signal(signal.SIGTERM, on_sigterm)
         if api is not None:
             api.stop()
 

@@ -97,12 +97,38 @@ def test_corrupted_batch_stops_at_validate(
     assert not features.exists()  # no features from bad data
 
 
+def test_a_wrongly_declared_type_stops_the_first_run_naming_the_column(
+    dvc_repo: Path, write_params: Callable[..., Path]
+) -> None:
+    """A coded categorical declared ``integer`` on a new project (no suite yet): the type
+    check names the column before any profile, features or model exist."""
+    raw = small_params()
+    raw["data"]["schema"]["columns"]["plan"] = "integer"
+    params = write_params(raw)
+    with pytest.raises(DataValidationError) as info:
+        training(params_path=str(params))
+    message = str(info.value)
+    assert "[types] column 'plan': declared integer, found text" in message, message
+    assert not (dvc_repo / "gx" / "suite.json").exists()  # nothing profiled from it
+    assert not (dvc_repo / "data" / "features").exists()
+    assert not (dvc_repo / "data" / "models").exists() and not (dvc_repo / "reports").exists()
+
+
 def test_the_flow_refuses_an_invalid_run_before_it_starts(tmp_path: Path) -> None:
     """Prefect validates the typed parameter against the model: the key is named."""
     from prefect.exceptions import ParameterTypeError
 
+    from flows.monitoring import monitoring
+    from flows.scoring import batch_scoring
+
+    params = str(_params_file(tmp_path))
     with pytest.raises(ParameterTypeError, match="max_epochs"):
-        training(params_path=str(_params_file(tmp_path)), run={"train": {"max_epochs": 0}})
+        training(params_path=params, run={"train": {"max_epochs": 0}})
+    with pytest.raises(ParameterTypeError, match="window_rows"):
+        monitoring(params_path=params, run={"window_rows": 1})
+    with pytest.raises(ParameterTypeError, match="alias"):
+        batch_scoring(params_path=params, run={"alias": ["champion"]})
+    assert not (tmp_path / "data").exists() and not (tmp_path / "mlruns").exists()
 
 
 def _params_file(tmp_path: Path) -> Path:

@@ -128,3 +128,33 @@ def test_bike_sharing_hourly() -> None:
     d = infer(read_sample(str(SHARED / "bike_sharing" / "hour.csv")).frame, target="cnt")
     assert d.task == "regression" and d.id_column == "instant" and d.time_column == "dteday"
     assert set(d.drop) == {"casual", "registered"}
+
+
+def test_missing_tokens_multiclass_ordered_rows_and_comments(tmp_path: Path) -> None:
+    """`NA` and blank cells are missing values; a 3-class text target is multiclass; rows
+    declared in time order (`--ordered`) are split in file order; leak suspects are comments."""
+    rng = np.random.default_rng(2)
+    n = 600
+    grade = rng.choice(["low", "mid", "high"], n)
+    frame = pd.DataFrame(
+        {
+            "height": [
+                "NA" if i % 7 == 0 else f"{v:.1f}" for i, v in enumerate(rng.normal(170, 9, n))
+            ],
+            "width": ["" if i % 5 == 0 else f"{v:.2f}" for i, v in enumerate(rng.normal(3, 1, n))],
+            "grade_code": np.where(grade == "low", 0, np.where(grade == "mid", 1, 2)),
+            "grade": grade,
+        }
+    )
+    path = tmp_path / "parts.csv"
+    frame.to_csv(path, index=False)
+    d = draft_params(str(path), tmp_path / "p" / "params.yaml", target="grade", ordered=True)
+    assert d.params.data.source.file.csv.na_values == ["NA"]
+    table = d.params.data.table
+    assert table.columns["height"] == "numeric" and table.columns["width"] == "numeric"
+    assert d.draft.classes == ["high", "low", "mid"] and table.task == "classification"
+    assert d.params.features.split.method == "order"
+    assert "leak suspect" in d.draft.drop["grade_code"]
+    assert "      - grade_code   # leak suspect: it determines the target" in d.text
+    loaded = pd.read_csv(path, na_values=["NA"])
+    assert loaded["width"].isna().sum() == n // 5 + (n % 5 > 0)  # blanks: pandas' own NaN

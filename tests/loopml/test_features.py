@@ -129,3 +129,22 @@ def test_transformers_are_fitted_on_a_seeded_sample_and_transform_every_row(
     assert not np.array_equal(
         transform(other.onehot, s.test, SCHEMA_CFG), transform(both.onehot, s.test, SCHEMA_CFG)
     )
+
+
+def test_values_validation_was_told_to_let_through_are_refused_by_name(
+    frame: pd.DataFrame,
+) -> None:
+    """With `validate.severity.finite` or `types` off, the features stage still refuses
+    unusable values, naming each column, instead of scikit-learn's traceback."""
+    from loopml.exceptions import DataValidationError
+
+    s = split_frame(frame=frame, schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)
+    train = s.train.copy()
+    train.loc[train.index[:3], "monthly_charges"] = np.inf
+    train["age"] = train["age"].astype(object)
+    train.loc[train.index[0], "age"] = "unknown"
+    with pytest.raises(DataValidationError) as info:
+        fit_transformers(train, SCHEMA_CFG, FeaturesConfig())
+    message = str(info.value)
+    assert "column 'monthly_charges': 3 non-finite value(s)" in message, message
+    assert "column 'age': declared numeric but holds object values" in message, message

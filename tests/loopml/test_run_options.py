@@ -10,9 +10,14 @@ from pydantic import ValidationError
 
 from loopml.config.run_options import (
     DataOptions,
+    MonitoringRun,
     PromoteOptions,
+    ScoringRun,
     TrainingRun,
     TrainOptions,
+    monitoring_overrides,
+    resolve_run,
+    scoring_overrides,
     training_params,
 )
 from loopml.exceptions import ConfigError
@@ -34,6 +39,10 @@ def params_file(tmp_path: Path) -> Path:
         (lambda: DataOptions(rows=5), "rows"),
         (lambda: PromoteOptions(min_improvement=2.0), "min_improvement"),
         (lambda: TrainingRun.model_validate({"train": {"epochs": 3}}), "epochs"),
+        (lambda: MonitoringRun(window_rows=5), "window_rows"),
+        (lambda: MonitoringRun(drift_share_threshold=1.5), "drift_share_threshold"),
+        (lambda: MonitoringRun.model_validate({"current": "kafka"}), "current"),
+        (lambda: ScoringRun.model_validate({"alias": "champion", "rows": 3}), "rows"),
     ],
 )
 def test_out_of_range_or_unknown_options_are_refused_with_their_name(build, key: str) -> None:
@@ -72,3 +81,18 @@ def test_an_unknown_candidate_names_the_option_and_the_known_ones(params_file: P
     run = TrainingRun(train=TrainOptions(candidates=["xgboost"]))
     with pytest.raises(ConfigError, match=r"run.train.candidates: \['xgboost'\] not in"):
         training_params(params_path=str(params_file), overrides=None, run=run)
+
+
+def test_monitoring_and_scoring_options_override_their_keys(params_file: Path) -> None:
+    monitor = MonitoringRun(
+        current="source", window_rows=500, drift_share_threshold=0.4, trigger=False
+    )
+    params, _ = resolve_run(str(params_file), None, monitoring_overrides(monitor))
+    assert params.monitor.current == "source" and params.monitor.window_rows == 500
+    assert params.monitor.drift_share_threshold == 0.4 and params.monitor.trigger is False
+    scoring = ScoringRun(alias="challenger", file="incoming/batch.csv")
+    params, _ = resolve_run(str(params_file), None, scoring_overrides(scoring))
+    assert params.score.alias == "challenger"
+    assert params.score.source.kind == "file"
+    assert str(params.score.source.file.path) == "incoming/batch.csv"
+    assert monitoring_overrides(MonitoringRun()) == {} == scoring_overrides(ScoringRun())

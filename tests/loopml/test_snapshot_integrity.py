@@ -45,11 +45,15 @@ def _snapshot(frame: pd.DataFrame, repo: Path) -> Snapshot:
     )
 
 
+@pytest.mark.parametrize("copy", ["cache", "remote"])
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_snapshot_is_restored_from_dvc(
-    dvc_repo: Path, churn_frame: pd.DataFrame, damage: str
+    dvc_repo: Path, churn_frame: pd.DataFrame, damage: str, copy: str
 ) -> None:
     snap = _snapshot(churn_frame, dvc_repo)
+    if copy == "remote":  # a new machine: the only good copy is in the DVC remote
+        shutil.rmtree(dvc_repo / ".dvc" / "cache")
+        assert any(p.is_file() for p in (dvc_repo / ".dvcstore").rglob("*"))
     DAMAGE[damage](Path(snap.path))
     restored = read_snapshot(snap)
     pd.testing.assert_frame_equal(restored, pd.read_parquet(snap.path))

@@ -126,3 +126,18 @@ def test_csv_options_are_used(tmp_path: Path) -> None:
     )
     frame = read_batch(source, tmp_path)
     assert frame["work"].isna().sum() == 1 and frame["income"].isna().sum() == 1
+
+
+def test_a_drafted_url_source_reads_the_batch(
+    http_folder: tuple[str, Path], churn_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """`loopml init --from https://…`: the draft's source is the URL, and it reads back whole."""
+    from loopml.drafting import draft_params
+
+    base, folder = http_folder
+    churn_frame.to_csv(folder / "batch.csv", index=False)
+    d = draft_params(f"{base}/batch.csv", tmp_path / "p" / "params.yaml", target="churned")
+    source = d.params.data.source
+    assert source.kind == "url" and source.url.url == f"{base}/batch.csv"
+    assert d.params.data.table.task == "classification"
+    assert len(read_batch(source, tmp_path)) == len(churn_frame)

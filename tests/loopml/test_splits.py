@@ -54,6 +54,17 @@ def test_split_is_seeded(frame: pd.DataFrame, method: str) -> None:
     assert not a.test["customer_id"].equals(c.test["customer_id"])
 
 
+def test_random_split_is_a_disjoint_cover_of_the_rows(frame: pd.DataFrame) -> None:
+    s = split_frame(frame=frame, schema=NO_TIME, cfg=SplitConfig(method="random"), seed=5)
+    parts = [set(p["customer_id"]) for p in (s.train, s.val, s.test)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert set().union(*parts) == set(frame["customer_id"])
+    assert s.sizes() == {"train": 3500, "val": 750, "test": 750}
+    # not file order: the test rows are spread over the whole file
+    positions = frame.reset_index(drop=True).index[frame["customer_id"].isin(parts[2])]
+    assert positions.min() < len(frame) // 10 and positions.max() > len(frame) * 9 // 10
+
+
 def test_too_few_rows_and_time_without_column(frame: pd.DataFrame) -> None:
     with pytest.raises(DataValidationError, match="too few"):
         split_frame(frame=frame.iloc[:3], schema=SCHEMA_CFG, cfg=SplitConfig(), seed=1)

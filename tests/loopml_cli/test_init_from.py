@@ -29,7 +29,12 @@ def test_header_less_csv(tmp_path: Path, env: dict[str, str]) -> None:
     # the summary: every metric of every candidate, the decision, where the UI is
     for phrase in ("test pr_auc", "test log_loss", "95% interval", "promoted to champion"):
         assert phrase in said, phrase
-    assert "loopml ui -p" in said
+    # the store this run used (the project's, not the repository's) and the command that opens it
+    project, words = tmp_path / "project", " ".join(said.split())  # unwrapped
+    assert (
+        f"store sqlite:///{project}/mlflow.db: open it with loopml ui -p {project}/params.yaml)"
+        in words
+    ), said[-3000:]
 
 
 def test_parquet_file_and_a_folder_of_csvs(tmp_path: Path, env: dict[str, str]) -> None:

@@ -53,6 +53,7 @@ def test_labels_never_answers_5xx(app: TestClient, body: Any) -> None:
     assert answer.status_code in (200, 422), (raw, answer.text)
 
 
+@pytest.mark.timeout(300)  # bounded in time as well as in examples (25 per operation)
 def test_schemathesis_finds_no_server_error(app: TestClient) -> None:
     import schemathesis
     from schemathesis.config import SchemathesisConfig

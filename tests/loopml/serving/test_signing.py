@@ -111,6 +111,26 @@ def test_another_keys_signature_is_refused_and_no_key_loads_with_a_warning(
     assert "not verified" in caplog.text
 
 
+def test_a_version_promoted_without_a_key_is_refused_where_a_key_is_set(
+    signed: dict[str, Any],
+) -> None:
+    client = signed["tracking"].client()
+    v1, v2 = signed["versions"]
+    tags = client.get_model_version(NAME, v2).tags
+    for tag in (DIGEST_TAG, SIGNATURE_TAG):
+        if tag in tags:
+            client.delete_model_version_tag(NAME, v2, tag)
+    client.set_registered_model_alias(NAME, "champion", v2)
+    try:
+        with pytest.raises(IntegrityError, match=f"{NAME} v{v2} is not signed"):
+            load_alias(client, NAME, "champion", verify=True)
+    finally:
+        client.set_registered_model_alias(NAME, "champion", v1)
+        for tag in (DIGEST_TAG, SIGNATURE_TAG):
+            if tag in tags:
+                client.set_model_version_tag(NAME, v2, tag, tags[tag])
+
+
 def test_the_server_refuses_to_start_on_a_tampered_champion(
     signed: dict[str, Any], tmp_path: Path
 ) -> None:
