@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from loopml.exceptions import VersioningError
+from loopml.io import STORAGE_ERRNOS, storage_error
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,41 @@ def _repo(root: Path) -> Iterator[object]:
         repo.close()
 
 
+def _cache_dir(repo: object, root: Path) -> Path:
+    local = getattr(getattr(repo, "cache", None), "local", None)
+    return Path(getattr(local, "path", root / ".dvc" / "cache"))
+
+
+def _partial_copies(cache: Path) -> set[Path]:
+    """DVC's temporary files in its cache (``.<random>.tmp``), which a failed copy leaves."""
+    return set(cache.rglob(".*.tmp")) if cache.is_dir() else set()
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in STORAGE_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def dvc_add(path: Path, root: Path) -> str:
-    """``dvc add path`` and return the md5 recorded in its ``.dvc`` file."""
+    """``dvc add path`` and return the md5 recorded in its ``.dvc`` file.
+
+    On failure the partial copies DVC left in its cache are removed; a full disk is a
+    :class:`StorageError` naming the cache."""
     path = path.resolve()
     with _repo(root) as repo:
+        cache = _cache_dir(repo, root)
+        before = _partial_copies(cache)
         try:
             repo.add([str(path)])  # type: ignore[attr-defined]
         except Exception as exc:
+            for partial in _partial_copies(cache) - before:
+                partial.unlink(missing_ok=True)
+            if (disk := _disk_error(exc)) is not None:
+                raise storage_error(cache / path.name, disk) from exc
             raise VersioningError(f"dvc add {path} failed: {exc}") from exc
     return dvc_file_md5(path.with_name(path.name + ".dvc"))
 

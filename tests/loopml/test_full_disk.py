@@ -102,6 +102,37 @@ def test_a_snapshot_on_a_full_disk_leaves_nothing_and_says_where(
     assert json.loads(pointer.read_text()) == {"version": "earlier"}  # current is unchanged
 
 
+def test_a_full_disk_under_the_dvc_cache_leaves_no_partial_copy(
+    small_disk: Callable[[int], Path],
+) -> None:
+    """The snapshot fits, DVC's copy of it into the cache does not: neither is kept, nor the
+    temporary file DVC was copying into."""
+    import io
+
+    from tests.conftest import make_dvc_repo
+
+    frame = _frame(50_000)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    disk = small_disk(len(buffer.getvalue()) + 600 * KB)  # room for one copy, not two
+    repo = make_dvc_repo(disk / "project")
+    pointer = repo / "data" / "current.json"
+    with pytest.raises(StorageError) as err:
+        write_snapshot(
+            frame=frame,
+            snapshots_dir=repo / "data" / "snapshots",
+            current_pointer=pointer,
+            source="test",
+            versioning=VersioningConfig(),
+        )
+    message = str(err.value)
+    assert str(repo / ".dvc" / "cache") in message, message
+    assert "No space left on device" in message and "nothing was kept" in message
+    assert list((repo / "data" / "snapshots").iterdir()) == []
+    assert not pointer.exists()
+    assert [p for p in (repo / ".dvc" / "cache").rglob("*") if p.is_file()] == []
+
+
 def _rows(request_id: str, n: int, width: int) -> list[PredictionRow]:
     return [
         PredictionRow(request_id, i, utc_now(), "1", {"note": "x" * width}, 0, 0.5)
