@@ -204,3 +204,52 @@ def test_adult_reaches_85_percent_accuracy_on_its_test_file(tmp_path: Path) -> N
     predicted = model.predict(test.drop(columns=["income"]))["prediction"]
     accuracy = float((predicted.to_numpy() == test["income"].to_numpy()).mean())
     assert accuracy >= 0.85, accuracy
+
+
+@needs_shared("adult")
+def test_default_boosting_is_no_worse_than_scikit_learns_on_adult(tmp_path: Path) -> None:
+    """Issue 9's quality default on a real categorical dataset: loopml's default
+    gradient-boosting candidate against ``HistGradientBoostingClassifier()`` on the same
+    split, fed the one-hot features (what loopml gave it before) and the raw codes. Within
+    0.002 ROC-AUC (measured: 0.9285 against 0.9291 one-hot; the bootstrap interval of either
+    is about +-0.005 on these 7,300 test rows)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    from loopml.config import CandidateConfig
+    from loopml.features import fit_transformers, transform
+    from loopml.models import FitInputs, fit_candidate
+    from loopml.schema import conform_frame
+    from loopml.sources import read_batch
+    from loopml.splits import split_frame
+
+    raw = yaml.safe_load((REPO_ROOT / "examples" / "adult" / "params.yaml").read_text())
+    raw["data"]["source"]["file"]["path"] = str(SHARED / "adult")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params(tmp_path / "params.yaml")
+    table, clean = params.data.table, params.data.clean
+    frame = conform_frame(
+        read_batch(params.data.source, tmp_path),
+        table.columns,
+        clean.strip_whitespace,
+        clean.rstrip,
+    )
+    s = split_frame(frame, table, params.features.split, seed=1)
+    both = fit_transformers(s.train, table, params.features)
+    classes = sorted(s.train[table.target].unique())
+    ys = [(p[table.target] == classes[1]).astype(int).to_numpy() for p in (s.train, s.val, s.test)]
+    xs = {
+        e: [transform(both.of(e), p, table) for p in (s.train, s.val, s.test)]
+        for e in ("onehot", "ordinal")
+    }
+    mask = [str(c).startswith("cat__") for c in both.ordinal.get_feature_names_out()]
+    ours = fit_candidate(
+        CandidateConfig(name="hgb", kind="hist_gradient_boosting"), 0,
+        FitInputs((xs["ordinal"][0], ys[0], xs["ordinal"][1], ys[1]), "classification", 2, mask),
+        "roc_auc", params.train.lightning, 1,
+    )  # fmt: skip
+    ours_auc = roc_auc_score(ys[2], ours.predictor.predict_proba(xs["ordinal"][2])[:, 1])
+    for encoding, x in xs.items():
+        sk = HistGradientBoostingClassifier(random_state=1).fit(x[0], ys[0])
+        sk_auc = roc_auc_score(ys[2], sk.predict_proba(x[2])[:, 1])
+        assert ours_auc >= sk_auc - 0.002, (encoding, ours_auc, sk_auc)
