@@ -211,8 +211,7 @@ def test_default_boosting_is_no_worse_than_scikit_learns_on_adult(tmp_path: Path
     """Issue 9's quality default on a real categorical dataset: loopml's default
     gradient-boosting candidate against ``HistGradientBoostingClassifier()`` on the same
     split, fed the one-hot features (what loopml gave it before) and the raw codes. Within
-    0.002 ROC-AUC (measured: 0.9285 against 0.9291 one-hot; the bootstrap interval of either
-    is about +-0.005 on these 7,300 test rows)."""
+    0.002 ROC-AUC (measured here: 0.9285 against 0.9291 one-hot, on 9,768 test rows)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
