@@ -169,8 +169,11 @@ class LightningConfig(Section):
     devices: int | Literal["auto"] = "auto"
     precision_cpu: str = "32-true"
     precision_gpu: str = "bf16-mixed"
-    pin_memory: bool | Literal["auto"] = "auto"
-    num_workers: int = Field(0, ge=0)
+    resident: bool = Field(
+        True,
+        description="Keep the training matrices on the GPU when they fit (one copy per fit, "
+        "none per batch); false: batches go to the GPU one at a time.",
+    )
     deterministic: bool = True
     threads: int | None = Field(
         None,

@@ -25,8 +25,10 @@ CFG = LightningConfig(max_epochs=6, hidden_sizes=[16], batch_size=128, patience=
 def test_cpu_settings_come_from_configuration() -> None:
     if torch.cuda.is_available():
         pytest.skip("checks the CPU resolution; this machine has CUDA")
-    assert resolve_hardware(CFG) == ("cpu", "32-true", False)
-    assert resolve_hardware(CFG.model_copy(update={"pin_memory": True}))[2] is True
+    assert resolve_hardware(CFG) == ("cpu", "32-true")
+    assert (
+        resolve_hardware(CFG.model_copy(update={"precision_cpu": "bf16-mixed"}))[1] == "bf16-mixed"
+    )
 
 
 def test_trains_with_early_stopping_and_restores_the_best_epoch() -> None:
@@ -71,8 +73,24 @@ def test_regression_is_unscaled_back() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_gpu_path_uses_gpu_precision() -> None:
     cfg = CFG.model_copy(update={"precision_gpu": "bf16-mixed"})
-    assert resolve_hardware(cfg) == ("gpu", "bf16-mixed", True)
+    assert resolve_hardware(cfg) == ("gpu", "bf16-mixed")
     x_tr, y_tr, x_va, y_va = _data()
     predictor = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, cfg, seed=1)
     assert predictor.device_used == "gpu"
     assert (predictor.predict_proba(x_va).argmax(axis=1) == y_va).mean() > 0.7
+
+
+def test_the_learning_rate_drops_when_the_validation_loss_stalls() -> None:
+    """The plateau schedule is stepped by loopml (manual optimization) on each epoch's
+    validation loss: the rate falls only after an epoch that did not improve it."""
+    x_tr, y_tr, x_va, y_va = _data(4000)
+    cfg = CFG.model_copy(
+        update={"max_epochs": 12, "patience": 12, "scheduler_patience": 0, "learning_rate": 0.01}
+    )
+    epochs = fit_lightning((x_tr, y_tr, x_va, y_va), "classification", 2, cfg, seed=1).history
+    rates = [e["lr"] for e in epochs]
+    assert rates[0] == 0.01 and min(rates) < 0.01, rates
+    first_drop = next(i for i, r in enumerate(rates) if r < 0.01)
+    losses = [e["val_loss"] for e in epochs]
+    # the schedule stepped on epoch first_drop - 1, which did not beat the best before it
+    assert losses[first_drop - 1] >= min(losses[: first_drop - 1]) * (1 - 1e-4), (rates, losses)
