@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loopml.aliases import CHAMPION, PREVIOUS
-from loopml.exceptions import PromotionRefused
+from loopml.exceptions import NoModelYet, PromotionRefused
 from loopml.integrity import verified_location
+from loopml.secrets import redact_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -90,7 +91,21 @@ def load_version(client: MlflowClient, name: str, version: str) -> LoadedVersion
 
 
 def load_alias(client: MlflowClient, name: str, alias: str, verify: bool = False) -> LoadedVersion:
-    return _loaded(client, client.get_model_version_by_alias(name, alias), verify)
+    """The version ``alias`` points to, loaded (verified first when ``verify``).
+
+    Raises :class:`NoModelYet` when the model or the alias does not exist (yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        raise NoModelYet(
+            f"no version of {name} has the alias '{alias}' in {redact_url(client.tracking_uri)}"
+            ": train and promote one first (`loopml run`), or choose another alias"
+        ) from None
+    return _loaded(client, version, verify)
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -77,3 +77,14 @@ def test_bad_scoring_input_names_the_column_and_writes_nothing(
     after_files = set(params.path("scores").glob("*")) if params.path("scores").exists() else set()
     assert after_files == before_files
     assert len(_log(registry)) == before_log
+
+
+def test_without_a_champion_scoring_says_what_to_do(registry: dict[str, Any]) -> None:
+    """An alias no version has: one message naming the model, the alias and the fix."""
+    from loopml.exceptions import NoModelYet
+
+    with pytest.raises(NoModelYet) as info:
+        batch_scoring(params_path=_params_path(registry), overrides={"score": {"alias": "staging"}})
+    message = str(info.value)
+    assert "no version of churn-classifier has the alias 'staging'" in message, message
+    assert "`loopml run`" in message
