@@ -12,8 +12,8 @@ Training at 10M rows with every shipped candidate would take hours on 2 cores: t
 run under ``train.time_budget`` (``--train-budget``, seconds shared by all of them), and the
 Lightning candidate gets ``--epochs`` epochs. What each stage did is printed beside it.
 
-    python bench/bench_scale.py                          # 1M and 10M, one run each, doc updated
-    python bench/bench_scale.py --rows 1000000 --repeat 3 --no-doc
+    python bench/bench_scale.py --rows 1000000                 # 3 runs, doc updated
+    python bench/bench_scale.py --rows 10000000 --repeat 1 --no-doc
 
 Not a test: nothing here asserts a time. Measure on a quiet machine.
 """
@@ -175,7 +175,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--train-budget", type=float, default=1200.0, help="train.time_budget, s")
     parser.add_argument("--epochs", type=int, default=2, help="train.lightning.max_epochs")
-    parser.set_defaults(repeat=1)
     args = parse_bench_args(parser)
     results = {n: measure(n, args.repeat, args.train_budget, args.epochs) for n in args.rows}
     section = render(results, args)

@@ -52,6 +52,7 @@ def batch_scoring(
         scorer=scorer,
         log_path=log_target(params),
         enabled=params.score.log_predictions,
+        chunk_rows=params.score.chunk_rows,
     )
     return publish_scores(
         scores=scores,

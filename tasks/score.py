@@ -52,12 +52,13 @@ def log_scores(
     scorer: LoadedVersion,
     log_path: LogTarget,
     enabled: bool,
+    chunk_rows: int,
 ) -> int:
     """The scored rows in the prediction log, one request id per run
     (:func:`loopml.scoring.log_scores`)."""
     if not enabled:
         return 0
-    return scoring.log_scores(frame, scores, scorer, log_path, f"batch-{_run_id()}")
+    return scoring.log_scores(frame, scores, scorer, log_path, f"batch-{_run_id()}", chunk_rows)
 
 
 @task(name="publish-scores", cache_policy=NO_CACHE)
