@@ -37,7 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import new_project, parse_bench_args, spread, write_section
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-MARKERS = ("<!-- bench_scale:begin -->", "<!-- bench_scale:end -->")
+
+
+def markers(rows: int) -> tuple[str, str]:
+    """One section per size: sizes are measured in separate invocations (10M once, 1M thrice)."""
+    return f"<!-- bench_scale_{rows}:begin -->", f"<!-- bench_scale_{rows}:end -->"
+
+
 STAGES = ("collect", "validate", "features", "train", "evaluate", "score")
 
 
@@ -125,13 +131,14 @@ def measure(rows: int, repeat: int, budget: float, epochs: int) -> dict[str, obj
 
 
 def render(results: dict[int, dict], args: argparse.Namespace) -> str:
+    """The section of one size (``results`` has one key)."""
     sizes = sorted(results)
     head = " | ".join(f"{n:,} rows: wall s | peak GB" for n in sizes)
     lines = [
-        MARKERS[0],
+        markers(sizes[0])[0],
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with "
         f"{os.cpu_count()} cores, {_ram_gb():.0f} GB RAM (`python bench/bench_scale.py --rows "
-        f"{' '.join(str(n) for n in sizes)} --repeat {args.repeat} --train-budget "
+        f"{sizes[0]} --repeat {args.repeat} --train-budget "
         f"{args.train_budget:g} --epochs {args.epochs}`). Each stage is its own `loopml` "
         "command on a new project (the bundled generator); peak memory is the kernel's maximum "
         f"resident set of the command and its children; {_cells(args.repeat)}.",
@@ -154,7 +161,7 @@ def render(results: dict[int, dict], args: argparse.Namespace) -> str:
     lines.append("")
     for n in sizes:
         lines.append(f"- {n:,} rows, validation score of each candidate: {results[n]['trained']}")
-    lines.append(MARKERS[1])
+    lines.append(markers(sizes[0])[1])
     return "\n".join(lines)
 
 
@@ -176,11 +183,13 @@ def main() -> None:
     parser.add_argument("--train-budget", type=float, default=1200.0, help="train.time_budget, s")
     parser.add_argument("--epochs", type=int, default=2, help="train.lightning.max_epochs")
     args = parse_bench_args(parser)
-    results = {n: measure(n, args.repeat, args.train_budget, args.epochs) for n in args.rows}
-    section = render(results, args)
-    print(section)  # noqa: T201
-    if not args.no_doc:
-        write_section(DOC, section, MARKERS, "\n## Stages at scale: peak memory and time\n\n")
+    for rows in args.rows:
+        result = {rows: measure(rows, args.repeat, args.train_budget, args.epochs)}
+        section = render(result, args)
+        print(section)  # noqa: T201
+        if not args.no_doc:
+            heading = f"\n## Stages at {rows:,} rows: peak memory and time\n\n"
+            write_section(DOC, section, markers(rows), heading)
 
 
 if __name__ == "__main__":
