@@ -262,17 +262,7 @@ def fit_lightning(
     history = _History()
     trainer = _trainer(cfg, accelerator, precision, history, max_seconds)
     started = time.monotonic()
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(cfg.threads or threads)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
-            trainer.fit(module, datamodule=data)
-    finally:
-        torch.set_num_threads(threads)
+    _fit_quietly(trainer, module, data, cfg.threads)
     if history.best_state is not None:
         module.load_state_dict(history.best_state)
     module = module.cpu().eval()
@@ -294,6 +284,23 @@ def fit_lightning(
         device_used=accelerator,
         out_of_time=_timed_out(trainer, cfg, max_seconds, time.monotonic() - started),
     )
+
+
+def _fit_quietly(
+    trainer: pl.Trainer, module: TabularMLP, data: TabularDataModule, threads: int | None
+) -> None:
+    """``trainer.fit`` with torch's thread pool sized to ``threads`` and Lightning's hints muted."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads or before)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+            trainer.fit(module, datamodule=data)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _timed_out(
