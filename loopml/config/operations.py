@@ -23,6 +23,11 @@ class MonitorConfig(Section):
         20_000, ge=100, description="Reference, current and labelled rows are sampled to this."
     )
     drift_share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.15
+    data_summary: bool = Field(
+        False,
+        description="Add Evidently's column statistics (DataSummaryPreset) to the HTML report; "
+        "the report then takes about twice as long.",
+    )
     decay_threshold: float = Field(0.05, ge=0.0, description="Drop of the primary metric.")
     min_labelled_rows: int = Field(100, ge=10)
     cooldown_minutes: float = Field(60.0, ge=0.0)

@@ -43,6 +43,21 @@ def test_at_most_one_false_alarm_over_twenty_seeds(reference: pd.DataFrame) -> N
     assert alarms <= 1, shares
 
 
+def test_column_statistics_are_in_the_report_only_when_asked_for(reference: pd.DataFrame) -> None:
+    current = generate_churn(1000, seed=5)
+    plain = _report(reference, current)
+    with_summary = drift_report(
+        reference=reference,
+        current=current,
+        schema=SCHEMA_CFG,
+        cfg=CFG.model_copy(update={"data_summary": True}),
+        seed=0,
+    )
+    assert "Dataset Summary" not in plain.html
+    assert "Dataset Summary" in with_summary.html
+    assert with_summary.drift_share == plain.drift_share
+
+
 @pytest.mark.parametrize(
     "covariate",
     [
