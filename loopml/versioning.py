@@ -104,7 +104,14 @@ def dvc_push(path: Path, root: Path, remote: str | None = None) -> None:
         try:
             repo.push(targets=[str(path.resolve())], remote=remote)  # type: ignore[attr-defined]
         except Exception as exc:
-            raise VersioningError(f"dvc push {path} failed: {exc}") from exc
+            hint = ""
+            if "credentials" in str(exc).lower():
+                hint = (
+                    "; the DVC remote needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+                    "environment (for the remote of `loopml stack up`: the values of S3_ACCESS_KEY "
+                    "and S3_SECRET_KEY)"
+                )
+            raise VersioningError(f"dvc push {path} failed: {exc}{hint}") from exc
 
 
 def dvc_move(src: Path, dst: Path, root: Path) -> None:

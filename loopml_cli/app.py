@@ -112,8 +112,9 @@ def session(
 
 
 def _use_stack_api(params_path: Path) -> None:
-    """Point this process at the Prefect server of ``loopml up`` when one runs for this project
-    and no API is configured: no embedded start-up, and the run shows in that UI."""
+    """Point this process at the Prefect server of ``loopml up`` or ``loopml stack up`` when one
+    runs for this project and no API is configured: no embedded start-up, and the run shows in
+    that UI."""
     import os
 
     from loopml.config import load_params
@@ -126,10 +127,13 @@ def _use_stack_api(params_path: Path) -> None:
         run_dir = load_params(params_path).path("runtime")
     except (LoopmlError, OSError, ValueError):
         return  # the command reports a bad params file itself
-    url = stack_api(run_dir)
-    if url is not None:
-        os.environ["PREFECT_API_URL"] = url
-        console.print(f"Prefect: the server of `loopml up` at {url}", markup=False, style="dim")
+    for started_by, folder in (("loopml up", run_dir), ("loopml stack up", run_dir / "stack")):
+        url = stack_api(folder)
+        if url is not None:
+            os.environ["PREFECT_API_URL"] = url
+            said = f"Prefect: the server of `{started_by}` at {url}"
+            console.print(said, markup=False, style="dim")
+            return
 
 
 def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) -> NoReturn:

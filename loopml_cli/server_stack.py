@@ -23,6 +23,7 @@ from loopml.exceptions import ConfigError
 from loopml.secrets import REFERENCE
 from loopml_cli import CODE_ROOT, stack_auth, topology
 from loopml_cli.app import ParamsOpt, app, console, load, session
+from loopml_cli.prefect_api import UP_API_FILE
 from loopml_cli.processes import running, spawn, stop_group, wait_http
 
 stack_app = typer.Typer(help="The server stack: PostgreSQL, S3, MLflow and Prefect servers.")
@@ -181,6 +182,8 @@ def start_server_stack(stack: NativeStack, project: Path) -> list[str]:
             ):
                 raise RuntimeError(f"{name} did not start; see {stack.run_dir / f'{name}.log'}")
             where = f"http://{addresses[service.name]}" if service.port else "pool loopml"
+            if service.name == "prefect":  # later commands of this project use this server
+                (stack.run_dir / UP_API_FILE).write_text(f"{where}/api")
             lines.append(f"{name:<15} {where}")
     return lines
 
@@ -193,6 +196,7 @@ def stop_server_stack(run_dir: Path) -> list[str]:
         stop_group(pid)
     for pidfile in run_dir.glob("*.pid"):  # those that died on their own too
         pidfile.unlink()
+    (run_dir / UP_API_FILE).unlink(missing_ok=True)
     return [f"{name} (pid {pid})" for name, pid in pids]
 
 

@@ -463,3 +463,39 @@ def test_a_killed_worker_leaves_a_crashed_run_and_the_next_run_succeeds(
     assert len(_versions(stack)) == versions_before  # nothing half-registered
     after = _run_deployment(stack, "training", timeout=900)
     assert after["state_type"] == "COMPLETED", _why(stack, after)
+
+
+def test_a_command_of_the_project_runs_on_the_stack_s_prefect_server(
+    stack: dict[str, Any],
+) -> None:
+    """No PREFECT_API_URL in the shell: `loopml collect` finds the server `stack up` started
+    for this project, runs there (one more completed collect run in its API) and starts no
+    embedded server; without the AWS variables DVC's push to the bucket fails with one line
+    naming them."""
+    api = stack["api"]
+
+    def completed_collects() -> int:
+        flows = requests.post(f"{api}/flows/filter", json={}, auth=PREFECT_AUTH, timeout=10)
+        collect = [f["id"] for f in flows.json() if f["name"] == "collect"]
+        query = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+        runs = requests.post(f"{api}/flow_runs/filter", json=query, auth=PREFECT_AUTH, timeout=10)
+        return sum(r["flow_id"] in collect for r in runs.json())
+
+    before = completed_collects()
+    args = ["--params", str(stack["project"] / "params.yaml")]
+    no_keys = run_cli("collect", *args, cwd=stack["project"], env=stack["env"], timeout=600)
+    said = no_keys.stdout + no_keys.stderr
+    assert no_keys.returncode == 2, said  # DVC cannot push to the bucket: one line says why
+    assert "AWS_ACCESS_KEY_ID" in said and "S3_ACCESS_KEY" in said
+    assert "Traceback" not in said
+    env = {
+        **stack["env"],
+        "AWS_ACCESS_KEY_ID": SECRETS["S3_ACCESS_KEY"],
+        "AWS_SECRET_ACCESS_KEY": SECRETS["S3_SECRET_KEY"],
+    }
+    done = run_cli("collect", *args, cwd=stack["project"], env=env, timeout=600)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert f"the server of `loopml stack up` at {api}" in said
+    assert completed_collects() == before + 1
+    assert not list(stack["project"].rglob("prefect-api.log"))
