@@ -1,7 +1,8 @@
 """A PyTorch Lightning model for tabular data: an MLP on the transformed features.
 
-``accelerator="auto"`` picks a GPU where there is one; precision, devices and pinned memory come
-from :class:`loopml.config.LightningConfig`, so the same code runs unchanged on CPU and GPU.
+``accelerator="auto"`` picks a GPU where there is one; precision, devices and whether the
+matrices stay resident on the device come from :class:`loopml.config.LightningConfig`, so the
+same code runs unchanged on CPU and GPU.
 """
 
 from __future__ import annotations
