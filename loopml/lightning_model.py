@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -292,6 +294,8 @@ def _fit_quietly(
 ) -> None:
     """``trainer.fit`` with torch's thread pool sized to ``threads`` and Lightning's hints muted."""
     before = torch.get_num_threads()
+    main_thread = threading.current_thread() is threading.main_thread()
+    on_sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         torch.set_num_threads(threads or before)
         with warnings.catch_warnings():
@@ -300,8 +304,16 @@ def _fit_quietly(
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
             trainer.fit(module, datamodule=data)
+    except SystemExit as exc:
+        # Lightning turns a Ctrl-C during fit into sys.exit(1) after its clean-up: the caller
+        # gets the KeyboardInterrupt it was, so the run ends cancelled, not crashed.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from exc
+        raise
     finally:
         torch.set_num_threads(before)
+        if on_sigint is not None:  # Lightning leaves SIGINT ignored after a Ctrl-C
+            signal.signal(signal.SIGINT, on_sigint)
 
 
 def _timed_out(
