@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import queue
+import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,15 @@ class PredictionRow:
             orjson.dumps(self.prediction, option=_NUMPY).decode(),
             self.probability,
         )
+
+
+def new_request_id() -> str:
+    """A request id: 32 hex digits, the first 16 the time in nanoseconds, the rest random.
+
+    Ids that grow with time are appended at the end of the log's primary-key index; random
+    ones (uuid4) land all over it, and every transaction then rewrites pages across the
+    whole index (in SQLite, inserting 100 rows took between two and three times as long)."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 def utc_now() -> str:

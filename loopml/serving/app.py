@@ -30,7 +30,7 @@ from loopml.exceptions import InputError, NoModelYet, StorageError
 from loopml.predlog import LogTarget
 from loopml.serving.batcher import MicroBatcher
 from loopml.serving.guard import Guard, respond
-from loopml.serving.inputs import check_records
+from loopml.serving.inputs import check_rows
 from loopml.serving.labels import LabelsBody, PredictBody, parse_labels
 from loopml.serving.server import ModelServer
 
@@ -140,7 +140,7 @@ def _predict_handler(state: _State, cfg: ServeConfig) -> Handler:
                 current = state.server.model()
             except NoModelYet as exc:
                 return 503, _detail(str(exc))
-            checked = check_records(
+            checked = check_rows(
                 records,
                 current.model.input_kinds,
                 current.required,

@@ -4,9 +4,10 @@ per batch instead of once per request."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from loopml.serving.inputs import Rows
     from loopml.serving.server import ModelServer
 
 
@@ -25,7 +26,7 @@ class MicroBatcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_rows = max_rows
         self.inline_rows = inline_rows
-        self.pending: list[tuple[list[dict[str, Any]], asyncio.Future[bytes]]] = []
+        self.pending: list[tuple[Rows, asyncio.Future[bytes]]] = []
         self.pending_rows = 0
         self.first_at = 0.0
         self.task: asyncio.Task[None] | None = None
@@ -39,25 +40,25 @@ class MicroBatcher:
         if self.task:
             self.task.cancel()
 
-    async def submit(self, records: list[dict[str, Any]]) -> bytes:
+    async def submit(self, records: Rows) -> bytes:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[bytes] = loop.create_future()
         if not self.pending:
             self.first_at = loop.time()
             self.wake.set()
         self.pending.append((records, fut))
-        self.pending_rows += len(records)
+        self.pending_rows += records.count
         if self.pending_rows >= self.max_rows:
             self.full.set()
         return await fut
 
-    def _take(self) -> list[tuple[list[dict[str, Any]], asyncio.Future[bytes]]]:
+    def _take(self) -> list[tuple[Rows, asyncio.Future[bytes]]]:
         """The oldest requests up to ``max_rows`` (at least one)."""
         rows, n = 0, 0
         for records, _ in self.pending:
-            if n and rows + len(records) > self.max_rows:
+            if n and rows + records.count > self.max_rows:
                 break
-            rows += len(records)
+            rows += records.count
             n += 1
         batch, self.pending = self.pending[:n], self.pending[n:]
         self.pending_rows -= rows
@@ -88,7 +89,7 @@ class MicroBatcher:
                 if (
                     self.server.current is not None
                     and self.server.current.compiled is not None
-                    and sum(len(r) for r in requests) <= self.inline_rows
+                    and sum(r.count for r in requests) <= self.inline_rows
                 ):
                     results = self.server.predict_batch(requests)
                 else:

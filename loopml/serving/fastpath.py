@@ -4,7 +4,9 @@ scikit-learn's ``ColumnTransformer`` costs ~25 ms per call on a one-row frame (p
 input-validation overhead), which caps a server at a few dozen batches per second. Here the
 fitted transformer is *compiled* once, when a model is loaded, into plain numpy operations on
 the fitted statistics (clip bounds, imputation values, scaler parameters, one-hot lookup
-tables), and JSON records are checked and converted column by column in plain Python.
+tables), applied to the checked request columns (:class:`loopml.serving.inputs.Rows`): a
+numeric column becomes a float array in one call, a categorical column an index into its
+lookup table.
 
 The compiled transform is a cache, not a second implementation to trust: :func:`compile_features`
 runs it beside the reference (``LoopmlModel.features``) on probe rows that include missing
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.serving.inputs import check_records, records_frame
+from loopml.serving.inputs import Rows, check_rows, rows_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +34,14 @@ class NotCompilable(Exception):
 
 
 # --------------------------------------------------------------------------- compiling
-Block = Callable[[Sequence[dict[str, Any]]], np.ndarray]
+Block = Callable[[Rows], np.ndarray]
 
 
-def _floats(records: Sequence[dict[str, Any]], cols: list[str]) -> np.ndarray:
-    out = np.empty((len(records), len(cols)), dtype=float)
-    for j, col in enumerate(cols):
-        out[:, j] = [np.nan if (v := r.get(col)) is None else float(v) for r in records]
-    return out
+def _floats(rows: Rows, cols: list[str]) -> np.ndarray:
+    return np.array([rows.columns[c] for c in cols], dtype=float).T  # None is NaN
 
 
-def _date_parts(records: Sequence[dict[str, Any]], cols: list[str], parts: Sequence[str]) -> Any:
+def _date_parts(rows: Rows, cols: list[str], parts: Sequence[str]) -> np.ndarray:
     getters = {
         "hour": lambda d: d.hour,
         "weekday": lambda d: d.weekday(),
@@ -50,23 +49,26 @@ def _date_parts(records: Sequence[dict[str, Any]], cols: list[str], parts: Seque
         "day": lambda d: d.day,
         "year": lambda d: d.year,
     }
-    out = np.empty((len(records), len(cols) * len(parts)), dtype=float)
+    out = np.empty((rows.count, len(cols) * len(parts)), dtype=float)
     k = 0
     for col in cols:
+        values = rows.columns[col]
         for part in parts:
             get = getters[part]
-            out[:, k] = [np.nan if (d := r.get(col)) is None else get(d) for r in records]
+            out[:, k] = [np.nan if d is None else get(d) for d in values]
             k += 1
     return out
 
 
 def _numeric_step(step: Any) -> Callable[[np.ndarray], np.ndarray]:
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import RobustScaler, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, RobustScaler, StandardScaler
 
     from loopml.transformers import QuantileClipper, ToFloat
 
-    if step is None or step == "passthrough" or isinstance(step, ToFloat):
+    # A fitted ColumnTransformer holds its "passthrough" blocks as FunctionTransformer(None).
+    identity = isinstance(step, FunctionTransformer) and step.func is None
+    if step is None or step == "passthrough" or identity or isinstance(step, ToFloat):
         return lambda x: x
     if isinstance(step, QuantileClipper):
         low, high = step.low_, step.high_
@@ -114,14 +116,14 @@ def _numeric_block(pipe: Any, cols: list[str], kinds: dict[str, str]) -> Block:
         if not isinstance(steps[0], DateParts):
             raise NotCompilable("datetime columns without DateParts")
         parts = tuple(steps[0].parts)
-        head: Block = lambda recs: _date_parts(recs, cols, parts)  # noqa: E731
+        head: Block = lambda rows: _date_parts(rows, cols, parts)  # noqa: E731
         steps = steps[1:]
     else:
-        head = lambda recs: _floats(recs, cols)  # noqa: E731
+        head = lambda rows: _floats(rows, cols)  # noqa: E731
     funcs = [_numeric_step(s) for s in steps]
 
-    def block(records: Sequence[dict[str, Any]]) -> np.ndarray:
-        x = head(records)
+    def block(rows: Rows) -> np.ndarray:
+        x = head(rows)
         for f in funcs:
             x = f(x)
         return x
@@ -158,28 +160,25 @@ def _categorical_block(pipe: Any, cols: list[str]) -> Block:
         dtype=object,
     )
     out = np.asarray(pipe.transform(probe), dtype=float)
-    tables: list[tuple[str, dict[Any, np.ndarray], np.ndarray, np.ndarray]] = []
+    # Per column: the rows of its table (one per known category, then unseen, then missing)
+    # and each category's row number; a request column is looked up in one indexing.
+    tables: list[tuple[str, dict[Any, int], np.ndarray]] = []
     start = 0
     for j, col in enumerate(cols):
         width = int(widths[j])
         part = out[:, start : start + width]
-        table = {cat: part[i] for i, cat in enumerate(cats[j])}
-        tables.append((col, table, part[n - 2], part[n - 1]))  # unseen row, missing row
+        rows = np.vstack([part[: len(cats[j])], part[n - 2], part[n - 1]])
+        tables.append((col, {cat: i for i, cat in enumerate(cats[j])}, rows))
         start += width
     if start != out.shape[1]:
         raise NotCompilable("one-hot widths do not add up")
 
-    def block(records: Sequence[dict[str, Any]]) -> np.ndarray:
+    def block(rows: Rows) -> np.ndarray:
         parts = []
-        for col, table, unknown, missing in tables:
-            parts.append(
-                np.vstack(
-                    [
-                        missing if (v := r.get(col)) is None else table.get(v, unknown)
-                        for r in records
-                    ]
-                )
-            )
+        for col, index, table in tables:
+            unseen, missing = len(index), len(index) + 1
+            codes = [missing if v is None else index.get(v, unseen) for v in rows.columns[col]]
+            parts.append(table[codes])
         return np.hstack(parts)
 
     return block
@@ -238,14 +237,12 @@ def compile_features(model: Any, probe_rows: int = 40) -> Block | None:
             else:
                 blocks.append(_numeric_block(pipe, cols, kinds))
 
-        def compiled(records: Sequence[dict[str, Any]]) -> np.ndarray:
-            return np.asarray(np.hstack([b(records) for b in blocks]), dtype=np.float32)
+        def compiled(rows: Rows) -> np.ndarray:
+            return np.asarray(np.hstack([b(rows) for b in blocks]), dtype=np.float32)
 
-        probe = check_records(
-            _probe_records(kinds, categories, probe_rows, seed=0), kinds, frozenset()
-        )
+        probe = check_rows(_probe_records(kinds, categories, probe_rows, seed=0), kinds, set())
         fast = compiled(probe)
-        reference = model.features(records_frame(probe, kinds))
+        reference = model.features(rows_frame(probe, kinds))
         if fast.shape != reference.shape or not np.allclose(
             fast, reference, rtol=1e-5, atol=1e-5, equal_nan=True
         ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +10,14 @@ import numpy as np
 
 from loopml.registry import LoadedVersion, load_alias
 from loopml.serving.fastpath import compile_features
-from loopml.serving.inputs import records_frame
+from loopml.serving.inputs import Rows, rows_frame
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from loopml.pyfunc import LoopmlModel
 
-Compiled = Callable[[Sequence[dict[str, Any]]], np.ndarray]
+Compiled = Callable[[Rows], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ class ServedModel:
     info: ModelInfo
     compiled: Compiled | None = None
 
-    def output(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
-        """Class probabilities (or predictions) for checked records."""
+    def output(self, rows: Rows) -> np.ndarray:
+        """Class probabilities (or predictions) for checked rows."""
         if self.compiled is None:
-            return self.model.predict_output(records_frame(records, self.model.input_kinds))
-        x = self.compiled(records)
+            return self.model.predict_output(rows_frame(rows, self.model.input_kinds))
+        x = self.compiled(rows)
         if self.model.task == "classification":
             return self.model.predictor.predict_proba(x)
         return np.asarray(self.model.predictor.predict(x), dtype=float)

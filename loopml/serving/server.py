@@ -6,14 +6,14 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from loopml.exceptions import IntegrityError, NoModelYet
-from loopml.predlog import LogTarget, PredictionLog, PredictionRow, utc_now
+from loopml.predlog import LogTarget, PredictionLog, PredictionRow, new_request_id, utc_now
 from loopml.registry import alias_version
+from loopml.serving.inputs import Rows
 from loopml.serving.model import ServedModel, load_served
 
 if TYPE_CHECKING:
@@ -89,11 +89,10 @@ class ModelServer:
             except Exception as exc:  # the registry is briefly unreachable: keep serving
                 log.warning("alias check failed: %s", exc)
 
-    def predict_batch(self, batches: list[list[dict[str, Any]]]) -> list[bytes]:
+    def predict_batch(self, batches: list[Rows]) -> list[bytes]:
         """Predict the requests of one micro-batch together; log every row; JSON responses."""
         model = self.model()
-        joined = batches[0] if len(batches) == 1 else [r for b in batches for r in b]
-        output = model.output(joined)
+        output = model.output(Rows.concat(batches))
         labels, probs = model.model.label(output)
         preds = labels.tolist()
         prob = probs.get("probability")
@@ -103,20 +102,25 @@ class ModelServer:
         rows: list[PredictionRow] = []
         start = 0
         for batch in batches:
-            request_id = uuid.uuid4().hex
-            part = []
-            for i, rec in enumerate(batch):
-                j = start + i
-                part.append({"row": i, "prediction": preds[j], "probability": prob_list[j]})
-                rows.append(
-                    PredictionRow(request_id, i, ts, model.version, rec, preds[j], prob_list[j])
+            request_id = new_request_id()
+            stop = start + batch.count
+            part_preds, part_probs = preds[start:stop], prob_list[start:stop]
+            part = [
+                {"row": i, "prediction": p, "probability": q}
+                for i, (p, q) in enumerate(zip(part_preds, part_probs, strict=True))
+            ]
+            rows.extend(
+                PredictionRow(request_id, i, ts, model.version, rec, p, q)
+                for i, (rec, p, q) in enumerate(
+                    zip(batch.records(), part_preds, part_probs, strict=True)
                 )
+            )
             responses.append(
                 orjson.dumps(
                     {"request_id": request_id, "model_version": model.version, "predictions": part},
                     option=_NUMPY,
                 )
             )
-            start += len(batch)
+            start = stop
         self.log.append(rows)
         return responses

@@ -9,17 +9,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer
 
 from loopml.config import FeaturesConfig, load_params
 from loopml.datagen import generate_churn
 from loopml.exceptions import InputError
-from loopml.features import fit_transformer
+from loopml.features import fit_transformer, fit_transformers
 from loopml.pyfunc import LoopmlModel
 from loopml.schema import conform_frame
 from loopml.serving.fastpath import compile_features
-from loopml.serving.inputs import check_records, records_frame
+from loopml.serving.inputs import COLUMNAR_ROWS, _check_value, check_rows, rows_frame
 from tests.conftest import REPO_ROOT as ROOT
 
 
@@ -34,8 +36,11 @@ def churn() -> dict[str, Any]:
     return {"schema": schema, "train": frame, "kinds": kinds, "records": records}
 
 
-def _model(churn: dict[str, Any], cfg: FeaturesConfig) -> LoopmlModel:
-    transformer = fit_transformer(train=churn["train"], schema=churn["schema"], cfg=cfg)
+def _model(churn: dict[str, Any], cfg: FeaturesConfig, tree: bool = False) -> LoopmlModel:
+    if tree:  # the ordinal pipeline of tree ensembles (numbers passed through)
+        transformer = fit_transformers(churn["train"], churn["schema"], cfg).ordinal
+    else:
+        transformer = fit_transformer(train=churn["train"], schema=churn["schema"], cfg=cfg)
     return LoopmlModel(transformer, None, "classification", churn["kinds"], [False, True])
 
 
@@ -60,29 +65,35 @@ def _awkward(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "cfg",
+    ("cfg", "tree"),
     [
-        FeaturesConfig(),
-        FeaturesConfig(scale="robust", numeric_impute="mean"),
-        FeaturesConfig(scale="none", categorical_min_frequency=0.0, datetime_parts=[]),
-        FeaturesConfig(
-            categorical_min_frequency=0.05,  # many infrequent categories
-            categorical_max_categories=3,
-            datetime_parts=["hour", "weekday", "month", "day", "year"],
+        (FeaturesConfig(), False),
+        (FeaturesConfig(scale="robust", numeric_impute="mean"), False),
+        (FeaturesConfig(scale="none", categorical_min_frequency=0.0, datetime_parts=[]), False),
+        (
+            FeaturesConfig(
+                categorical_min_frequency=0.05,  # many infrequent categories
+                categorical_max_categories=3,
+                datetime_parts=["hour", "weekday", "month", "day", "year"],
+            ),
+            False,
         ),
+        (FeaturesConfig(), True),
     ],
-    ids=["default", "robust-mean", "no-scale-no-dates", "infrequent-all-parts"],
+    ids=["default", "robust-mean", "no-scale-no-dates", "infrequent-all-parts", "tree-ordinal"],
 )
 def test_compiled_features_equal_the_fitted_transformer(
-    churn: dict[str, Any], cfg: FeaturesConfig
+    churn: dict[str, Any], cfg: FeaturesConfig, tree: bool
 ) -> None:
-    model = _model(churn, cfg)
+    """Every transformer loopml fits has a fast path (the ordinal one of tree ensembles holds
+    its passed-through numbers as a fitted ColumnTransformer's FunctionTransformer)."""
+    model = _model(churn, cfg, tree)
     compiled = compile_features(model)
     assert compiled is not None
     for records in (churn["records"], _awkward(churn["records"])):
-        checked = check_records(records, churn["kinds"], frozenset())
+        checked = check_rows(records, churn["kinds"], frozenset())
         fast = compiled(checked)
-        reference = model.features(records_frame(checked, churn["kinds"]))
+        reference = model.features(rows_frame(checked, churn["kinds"]))
         assert fast.dtype == np.float32 and fast.shape == reference.shape
         np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-6)
 
@@ -94,7 +105,7 @@ def test_compiled_features_match_raw_frames_as_trained(churn: dict[str, Any]) ->
     assert compiled is not None
     raw = pd.DataFrame.from_records(churn["records"])
     np.testing.assert_allclose(
-        compiled(check_records(churn["records"], churn["kinds"], frozenset())),
+        compiled(check_rows(churn["records"], churn["kinds"], frozenset())),
         model.features(raw),
         rtol=1e-6,
         atol=1e-6,
@@ -147,7 +158,7 @@ GOOD = {"age": 41.5, "n": 3, "flag": True, "at": "2024-01-02T03:04:05", "plan": 
 )
 def test_bad_values_name_the_column(change: dict[str, Any], phrase: str) -> None:
     with pytest.raises(InputError) as err:
-        check_records([{**GOOD, **change}], KINDS, frozenset(KINDS))
+        check_rows([{**GOOD, **change}], KINDS, frozenset(KINDS))
     assert phrase in str(err.value)
 
 
@@ -163,16 +174,16 @@ def test_bad_values_name_the_column(change: dict[str, Any], phrase: str) -> None
 )
 def test_bad_requests_say_what_is_wrong(records: Any, phrase: str) -> None:
     with pytest.raises(InputError) as err:
-        check_records(records, KINDS, frozenset(KINDS))
+        check_rows(records, KINDS, frozenset(KINDS))
     assert phrase in str(err.value)
 
 
 def test_values_are_typed_as_training_reads_them() -> None:
-    [rec] = check_records(
+    [rec] = check_rows(
         [{"age": None, "n": 2, "flag": "Yes", "at": "2024-01-02T03:04:05Z", "plan": 7, "x": 1}],
         KINDS,
         frozenset(),
-    )
+    ).records()
     assert rec == {
         "age": None,
         "n": 2,
@@ -201,3 +212,73 @@ def test_transformed_features_are_separable_by_input_column(churn: dict[str, Any
         expected[:, block] = x[order][:, block]
         np.testing.assert_allclose(xs, expected, rtol=0, atol=0)
     assert (owners <= 1).all() and owners.sum() > 0.9 * len(owners)  # the rest are constant here
+
+
+def test_a_wrong_value_anywhere_in_a_column_is_named() -> None:
+    """The columnar check tests a column as a whole; a bad value in its 58th row is still found
+    and named, as are values no float can hold."""
+    records = [dict(GOOD) for _ in range(100)]
+    records[57]["age"] = "forty"
+    with pytest.raises(InputError, match="column 'age': expected a number, got 'forty'"):
+        check_rows(records, KINDS, frozenset(KINDS))
+    huge = [GOOD] * COLUMNAR_ROWS + [{**GOOD, "n": 10**400}]
+    with pytest.raises(InputError, match="column 'n': expected a finite number"):
+        check_rows(huge, KINDS, frozenset(KINDS))
+    long = [GOOD] * COLUMNAR_ROWS + [{**GOOD, "plan": "p" * 2000}]
+    with pytest.raises(InputError, match=r"column 'plan': 2,000 characters > serve\.max_string"):
+        check_rows(long, KINDS, frozenset(KINDS), max_string=1000)
+
+
+VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(["pro", " basic ", "Yes", "no", "2024-01-02T03:04:05", "x" * 30])
+    | st.lists(st.integers(), max_size=2)
+)
+
+NUMBER = st.none() | st.integers(-(10**6), 10**6) | st.floats(-1e9, 1e9, allow_nan=False)
+VALID = {
+    "numeric": NUMBER,
+    "integer": NUMBER,
+    "boolean": st.none() | st.booleans(),
+    "datetime": st.none()
+    | st.sampled_from(["2024-01-02T03:04:05", "2024-05-06T07:08:09.250+02:00", "2023-02-01"]),
+    "categorical": st.none() | st.sampled_from(["pro", " basic ", "x" * 20]),
+}
+ROWS = {"min_size": 1, "max_size": 2 * COLUMNAR_ROWS}  # both ways of checking
+RECORDS = st.lists(st.fixed_dictionaries({c: VALID[k] for c, k in KINDS.items()}), **ROWS) | (
+    st.lists(st.fixed_dictionaries({c: VALID[k] | VALUE for c, k in KINDS.items()}), **ROWS)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(RECORDS)
+def test_the_columnar_check_equals_the_value_by_value_check(records: list[dict]) -> None:
+    """Whatever the values, the columnar check gives what checking each value gives: the same
+    typed rows, or an error naming a column whose values include a wrong one."""
+    expected: list[dict[str, Any]] | None = []
+    bad: set[str] = set()
+    for rec in records:
+        try:
+            expected.append({c: _check_value(c, k, rec[c], 20) for c, k in KINDS.items()})
+        except InputError:
+            expected = None
+            break
+    if expected is None:
+        for c, k in KINDS.items():
+            for rec in records:
+                try:
+                    _check_value(c, k, rec[c], 20)
+                except InputError:
+                    bad.add(c)
+        with pytest.raises(InputError) as err:
+            check_rows(records, KINDS, frozenset(), max_string=20)
+        assert any(f"column '{c}'" in str(err.value) for c in bad)
+    else:
+        got = check_rows(records, KINDS, frozenset(), max_string=20).records()
+        assert got == expected
+        assert [list(map(type, r.values())) for r in got] == [
+            list(map(type, r.values())) for r in expected
+        ]
