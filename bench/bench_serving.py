@@ -142,9 +142,9 @@ def monitoring_times(rows: list[int], repeat: int, workdir: Path) -> dict[str, o
 
     from bench.common import timed_flow
     from flows.monitoring import monitoring
+    from flows.training import training
     from loopml.config.data import DriftConfig
     from loopml.datagen import generate_churn
-    from flows.training import training
     from tests.conftest import make_dvc_repo, small_params
 
     project = make_dvc_repo(workdir / "monitoring")
