@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -76,7 +76,7 @@ def main() -> None:
 
     from loopml.runtime import configure_environment
 
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     runs: dict[str, list[float]] = {kind: [] for kind in KINDS}
     selected: dict[str, set[str]] = {kind: set() for kind in KINDS}
     with tempfile.TemporaryDirectory(prefix="loopml-bench-dask-") as tmp:

@@ -31,7 +31,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def render(bench: Bench, results: dict[str, list[dict[str, float]]], rows: int, 
     def med(commit: str, figure: str) -> float:
         return statistics.median(r[figure] for r in results[commit])
 
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = (
         f"python bench/bench_revisions.py {' '.join(commits)} --bench "
         f"{bench.script.removeprefix('bench_').removesuffix('.py')} --rows {rows} "

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -239,7 +239,7 @@ def main() -> None:
     from tests.stack import free_port, wait_http
 
     args = _args()
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="loopml-bench-serve-") as tmp:
         configure_environment(Path(tmp))  # Prefect's embedded database in here, not in $HOME
         reg = build_registry(Path(tmp) / "project")

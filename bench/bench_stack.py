@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -157,7 +157,7 @@ def _report(times: dict[str, list[float]], rows: int, repeat: int) -> str:
 
     med = {arm: statistics.median(values) for arm, values in times.items()}
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
         f"{os.cpu_count()} cores, {rows:,} rows, median of {repeat} runs per arm (alternating), "
         "after one warm-up run of each: `python bench/bench_stack.py`",
         "",

@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -157,7 +157,7 @@ def main() -> None:
 
     from loopml.runtime import configure_environment
 
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="loopml-bench-train-") as tmp:
         base = Path(tmp)
         os.environ["PREFECT_HOME"] = str(base / ".prefect")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,7 @@ def score_frame(
 
 def write_scores(scores: pd.DataFrame, out_dir: Path, model_version: str, run_id: str) -> Path:
     """One Parquet file per run (atomic: a failed write leaves nothing behind)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"scores-{stamp}-v{model_version}-{run_id[:8]}.parquet"
     out_dir.mkdir(parents=True, exist_ok=True)
     return write_parquet(path, scores)

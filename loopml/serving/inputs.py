@@ -1,5 +1,6 @@
 """Request records checked against a model's input columns: each JSON value as its column kind,
-or an :class:`InputError` naming the record, the column and the problem. Shared by the server
+or an :class:`InputError` naming the column and the problem (the record too, for a record that
+is not an object or lacks required columns). Shared by the server
 and the fast path's self-check.
 
 From :data:`COLUMNAR_ROWS` rows up, the check is columnar: a column whose values are all of
@@ -101,6 +102,15 @@ class Rows:
         columns = zip(*self.columns.values(), strict=True)
         return [dict(zip(names, values, strict=True)) for values in columns]
 
+    def aligned(self, names: list[str]) -> Rows:
+        """The rows with exactly the columns ``names``, in that order: a column they lack is
+        missing (None) in every row. Requests checked just before the served model changed
+        are predicted by the new one, whose input columns may differ."""
+        if list(self.columns) == names:
+            return self
+        empty = [None] * self.count
+        return Rows({c: self.columns.get(c, empty) for c in names}, self.count)
+
     @staticmethod
     def concat(parts: Sequence[Rows]) -> Rows:
         """Several requests' rows as one batch (the column order of the first)."""
@@ -196,8 +206,9 @@ def check_rows(
 ) -> Rows:
     """Request records as :class:`Rows` of the model's input columns with typed values.
 
-    Raises :class:`InputError` naming the record, column and problem (all missing columns at
-    once). Columns the model does not use are dropped; optional columns may be absent.
+    Raises :class:`InputError` naming the column and problem (for missing columns, the record
+    and all its missing columns at once; a request with several problems reports one). Columns
+    the model does not use are dropped; optional columns may be absent.
     """
     if not isinstance(records, list):
         raise InputError("expected a JSON object, a list of objects or {'records': [...]}")

@@ -92,6 +92,8 @@ class ModelServer:
     def predict_batch(self, batches: list[Rows]) -> list[bytes]:
         """Predict the requests of one micro-batch together; log every row; JSON responses."""
         model = self.model()
+        names = list(model.model.input_kinds)
+        batches = [b.aligned(names) for b in batches]
         output = model.output(Rows.concat(batches))
         labels, probs = model.model.label(output)
         preds = labels.tolist()

@@ -21,7 +21,7 @@ from loopml.features import fit_transformer, fit_transformers
 from loopml.pyfunc import LoopmlModel
 from loopml.schema import conform_frame
 from loopml.serving.fastpath import compile_features
-from loopml.serving.inputs import COLUMNAR_ROWS, _check_value, check_rows, rows_frame
+from loopml.serving.inputs import COLUMNAR_ROWS, Rows, _check_value, check_rows, rows_frame
 from tests.conftest import REPO_ROOT as ROOT
 
 
@@ -282,3 +282,18 @@ def test_the_columnar_check_equals_the_value_by_value_check(records: list[dict])
         assert [list(map(type, r.values())) for r in got] == [
             list(map(type, r.values())) for r in expected
         ]
+
+
+def test_rows_checked_for_one_model_are_aligned_to_the_next() -> None:
+    """A request checked just before the alias moved is predicted by the new model: columns it
+    lacks are missing, columns it no longer uses are dropped, and batches of both kinds join."""
+    old = check_rows([GOOD, GOOD], {"age": "numeric", "plan": "categorical"}, frozenset())
+    new = check_rows([GOOD], KINDS, frozenset())
+    names = list(KINDS)
+    aligned = old.aligned(names)
+    assert list(aligned.columns) == names
+    assert aligned.columns["n"] == [None, None] and aligned.columns["plan"] == ["pro", "pro"]
+    assert new.aligned(names) is new
+    joined = Rows.concat([aligned, new.aligned(names)])
+    assert joined.count == 3 and joined.columns["age"] == [41.5, 41.5, 41.5]
+    assert old.aligned(["age"]).records() == [{"age": 41.5}, {"age": 41.5}]
