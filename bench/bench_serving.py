@@ -154,7 +154,7 @@ def monitoring_times(rows: list[int], repeat: int, workdir: Path) -> dict[str, o
     params_path = str(project / "params.yaml")
     training(params_path=params_path)
     # Each batch is a Parquet file, written before any timing, as a team's new data would be:
-    # generating a million synthetic rows (4 s) is not monitoring's work.
+    # generating a million synthetic rows is not monitoring's work.
     files = {n: project / "data" / f"current-{n}.parquet" for n in rows}
     for n, path in files.items():
         drift = DriftConfig(covariate=DRIFTED)

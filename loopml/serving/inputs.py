@@ -149,11 +149,16 @@ def _numbers(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return out
 
 
+def _short_strings(values: list[Any], max_string: int) -> bool:
+    """Every value a JSON string (or null) of at most ``max_string`` characters."""
+    if not set(map(type, values)) <= _STRINGS:
+        return False
+    return max(map(len, filter(None, values)), default=0) <= max_string  # None, '' left out
+
+
 def _strings(values: list[Any], max_string: int) -> list[Any] | None:
     """A categorical column of JSON strings, stripped; or None: check value by value."""
-    if not set(map(type, values)) <= _STRINGS:
-        return None
-    if max(map(len, filter(None, values)), default=0) > max_string:  # None, '' left out
+    if not _short_strings(values, max_string):
         return None
     return [None if v is None else v.strip() for v in values]
 
@@ -161,9 +166,7 @@ def _strings(values: list[Any], max_string: int) -> list[Any] | None:
 def _datetimes(values: list[Any], max_string: int) -> list[Any] | None:
     """A date-time column of ISO 8601 strings, parsed (zone dropped, wall time kept); or None:
     check value by value (other formats, wrong values)."""
-    if not set(map(type, values)) <= _STRINGS:
-        return None
-    if max(map(len, filter(None, values)), default=0) > max_string:  # None, '' left out
+    if not _short_strings(values, max_string):
         return None
     try:
         parsed = [None if v is None else datetime.fromisoformat(v) for v in values]
