@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,34 @@ def _isolated_mlflow() -> Iterator[None]:
     yield
     for key in MLFLOW_ENV:
         os.environ.pop(key, None)
+
+
+_PREFECT_START = (
+    "from pathlib import Path\nfrom loopml_cli.prefect_api import EmbeddedApi\n"
+    "api = EmbeddedApi(Path('prefect-api.log'))\napi.start()\napi.wait(300)\napi.stop()\n"
+)
+_prefect_template: list[Path] = []
+
+
+def prefect_home(path: Path) -> str:
+    """A new Prefect home at ``path`` for a test's commands and servers, as a copy of one whose
+    database a Prefect server migrated and started on once in this test process.
+
+    A new home costs a server about ten seconds of CPU more on its first start (the database
+    migrations, block types registered), paid by every test that starts one; what the tests
+    check is loopml's start-up and runs, not Prefect's migrations (`bench/bench_cli.py` and
+    `test_up_down.py` still start on an empty home: the first run of a new user)."""
+    if not _prefect_template:
+        template = Path(tempfile.mkdtemp(prefix="loopml-test-prefect-home-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        env = {**os.environ, "PREFECT_HOME": str(template)}
+        env.pop("PREFECT_API_URL", None)
+        subprocess.run(
+            [sys.executable, "-c", _PREFECT_START], cwd=template, env=env, check=True, timeout=600
+        )
+        _prefect_template.append(template)
+    shutil.copytree(_prefect_template[0], path, ignore=shutil.ignore_patterns("*.log"))
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import yaml
 
-from tests.conftest import make_dvc_repo
+from tests.conftest import make_dvc_repo, prefect_home
 
 
 def free_port() -> int:
@@ -60,7 +60,7 @@ def prefect_stack(
     api = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_HOME": prefect_home(tmp_path / "prefect_home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     env.pop("PREFECT_API_URL", None)

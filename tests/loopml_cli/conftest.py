@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import prefect_home
+
 PG_URL = os.environ.get("LOOPML_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    out = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"), "COLUMNS": "200"}
+    out = {**os.environ, "PREFECT_HOME": prefect_home(tmp_path / "prefect_home"), "COLUMNS": "200"}
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         out.pop(key, None)
     return out

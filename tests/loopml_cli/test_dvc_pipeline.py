@@ -17,7 +17,7 @@ import yaml
 from loopml.candidates import TrainedCandidates
 from loopml.config import load_params
 from loopml.tracking import setup_tracking
-from tests.conftest import REPO_ROOT, make_dvc_repo, small_params
+from tests.conftest import REPO_ROOT, make_dvc_repo, prefect_home, small_params
 
 pytestmark = pytest.mark.slow
 STAGES = ("collect", "validate", "features", "train", "evaluate")
@@ -54,7 +54,7 @@ def test_repro_twice_then_an_experiment(tmp_path: Path) -> None:
     _git(["commit", "-qm", "project"], repo)
     env = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
+        "PREFECT_HOME": prefect_home(tmp_path / "prefect_home"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     env.pop("PREFECT_API_URL", None)
