@@ -144,6 +144,8 @@ def prefect_home(path: Path) -> str:
     migrations, block types registered), paid by every test that starts one; what the tests
     check is loopml's start-up and runs, not Prefect's migrations (`bench/bench_cli.py` and
     `test_up_down.py` still start on an empty home: the first run of a new user)."""
+    if path.exists():  # made by an earlier call of this test (a server may be using it)
+        return str(path)
     if not _prefect_template:
         template = Path(tempfile.mkdtemp(prefix="loopml-test-prefect-home-"))
         atexit.register(shutil.rmtree, template, ignore_errors=True)
