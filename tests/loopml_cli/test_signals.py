@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import make_dvc_repo, prefect_home, run_cli, small_params
+from tests.conftest import make_dvc_repo, run_cli, small_params
 from tests.stack import descendants, free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "PREFECT_HOME": prefect_home(tmp_path / "prefect_home"), "COLUMNS": "200"}
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"), "COLUMNS": "200"}
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         env.pop(key, None)
     return env
@@ -69,7 +69,7 @@ def test_a_failure_is_one_clear_error_with_the_log_path(tmp_path: Path) -> None:
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**_env(tmp_path), "PREFECT_HOME": prefect_home(tmp_path / "server_home")}
+    env = {**_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server_home")}
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
