@@ -142,8 +142,9 @@ def prefect_home(path: Path) -> str:
 
     A new home costs a server about ten seconds of CPU more on its first start (the database
     migrations, block types registered), paid by every test that starts one; what the tests
-    check is loopml's start-up and runs, not Prefect's migrations (`bench/bench_cli.py` and
-    `test_up_down.py` still start on an empty home: the first run of a new user)."""
+    check is loopml's start-up and runs, not Prefect's migrations (`bench/bench_cli.py`,
+    `test_up_down.py` and `test_signals.py` still start on an empty home, as a new user does;
+    in `test_signals.py` the SIGINT test's run did not stop on a copied home)."""
     if path.exists():  # made by an earlier call of this test (a server may be using it)
         return str(path)
     if not _prefect_template:
