@@ -37,3 +37,27 @@ def configure_environment(project_root: Path | None = None) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     if project_root is not None:
         os.environ.setdefault("PREFECT_HOME", str((project_root / ".prefect").resolve()))
+
+
+THREAD_POOLS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""The variables native thread pools read when their library loads."""
+
+
+def limit_native_threads(threads: int) -> None:
+    """Cap the native thread pools of this process (OpenMP, BLAS, torch) at ``threads``.
+
+    For a model server: it runs one process per core and batches concurrent requests, so
+    threads inside one small prediction only contend for the cores (OpenMP workers spin while
+    they wait). Sets the variables for libraries loaded later and for child processes (server
+    workers), and limits the libraries loaded so far (OpenMP's limit then holds for the calling
+    thread: call it before the libraries load where possible, and again after a model loads).
+    """
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    for name in THREAD_POOLS:
+        os.environ[name] = str(threads)
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)

@@ -91,6 +91,9 @@ def serve(
         p = load(params, set_)
         auth = stack_auth.read_auth(os.environ, p.serve.token_env)
         stack_auth.check_bind(host or p.serve.host, auth, "serve", services=("model",))
+        from loopml.runtime import limit_native_threads
+
+        limit_native_threads(p.serve.threads)  # before the model's libraries load
         import uvicorn
 
         from loopml.serving import app as serving

@@ -9,11 +9,9 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from loopml.config import ExecutorConfig
+from loopml.runtime import THREAD_POOLS
 
 R = TypeVar("R")
-
-THREAD_POOLS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-"""Thread pools sized per local worker (torch, scikit-learn's OpenMP, BLAS read these)."""
 
 
 class Done(Generic[R]):

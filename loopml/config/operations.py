@@ -49,6 +49,13 @@ class ServeConfig(Section):
     max_wait_ms: float = Field(2.0, ge=0, description="Micro-batching window.")
     max_batch_rows: int = Field(2048, gt=0)
     workers: int = Field(1, gt=0, le=64, description="Server processes (one per core).")
+    threads: int = Field(
+        1,
+        gt=0,
+        le=256,
+        description="Native threads (OpenMP, BLAS, torch) per server process; more only "
+        "contend with the other workers for the cores.",
+    )
     inline_rows: int = Field(
         256,
         ge=0,

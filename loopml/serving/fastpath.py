@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -211,7 +212,19 @@ def _probe_records(
     return records
 
 
-def compile_features(model: Any, probe_rows: int = 40) -> Block | None:
+@dataclass(frozen=True)
+class CompiledFeatures:
+    """The compiled records -> features function, and the features of the probe records it was
+    checked on (they check the compiled predictor too: :mod:`loopml.serving.fastmodel`)."""
+
+    transform: Block
+    probe: np.ndarray
+
+    def __call__(self, rows: Rows) -> np.ndarray:
+        return self.transform(rows)
+
+
+def compile_features(model: Any, probe_rows: int = 40) -> CompiledFeatures | None:
     """A records -> features function equal to ``model.features``, or None (use the reference)."""
     from sklearn.compose import ColumnTransformer
 
@@ -250,4 +263,4 @@ def compile_features(model: Any, probe_rows: int = 40) -> Block | None:
     except Exception as exc:  # anything unexpected: the reference path is always right
         log.warning("serving without the fast path (%s): every batch goes through pandas", exc)
         return None
-    return compiled
+    return CompiledFeatures(compiled, fast)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loopml.registry import LoadedVersion, load_alias
-from loopml.serving.fastpath import compile_features
+from loopml.serving.fastmodel import Predict, compile_predictor
+from loopml.serving.fastpath import CompiledFeatures, compile_features
 from loopml.serving.inputs import Rows, rows_frame
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from loopml.pyfunc import LoopmlModel
-
-Compiled = Callable[[Rows], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,9 @@ class ModelInfo:
     task: str
     inputs: dict[str, str]
     fast_path: bool
+    """The features are computed by the compiled transform (:mod:`loopml.serving.fastpath`)."""
+    fast_predictor: bool
+    """The estimator's prediction is compiled too (:mod:`loopml.serving.fastmodel`)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,13 +46,17 @@ class ServedModel:
     model: LoopmlModel
     required: frozenset[str]
     info: ModelInfo
-    compiled: Compiled | None = None
+    compiled: CompiledFeatures | None = None
+    predict: Predict | None = None
+    """The compiled estimator (only beside compiled features)."""
 
     def output(self, rows: Rows) -> np.ndarray:
         """Class probabilities (or predictions) for checked rows."""
         if self.compiled is None:
             return self.model.predict_output(rows_frame(rows, self.model.input_kinds))
         x = self.compiled(rows)
+        if self.predict is not None:
+            return self.predict(x)
         if self.model.task == "classification":
             return self.model.predictor.predict_proba(x)
         return np.asarray(self.model.predictor.predict(x), dtype=float)
@@ -60,6 +65,9 @@ class ServedModel:
 def serve_version(loaded: LoadedVersion, alias: str) -> ServedModel:
     """A loaded version ready to serve: its info, and the compiled fast path where it agrees."""
     compiled = compile_features(loaded.model)
+    predict = None
+    if compiled is not None:
+        predict = compile_predictor(loaded.model.predictor, loaded.model.task, compiled.probe)
     info = ModelInfo(
         name=loaded.name,
         version=loaded.version,
@@ -71,6 +79,7 @@ def serve_version(loaded: LoadedVersion, alias: str) -> ServedModel:
         task=loaded.model.task,
         inputs=dict(loaded.model.input_kinds),
         fast_path=compiled is not None,
+        fast_predictor=predict is not None,
     )
     return ServedModel(
         version=loaded.version,
@@ -78,6 +87,7 @@ def serve_version(loaded: LoadedVersion, alias: str) -> ServedModel:
         required=loaded.required,
         info=info,
         compiled=compiled,
+        predict=predict,
     )
 
 

@@ -57,6 +57,26 @@ def test_health_and_model_info(client: TestClient, registry: dict[str, Any]) -> 
     info = client.get("/model").json()
     assert info["name"] == "churn-classifier" and info["version"] == registry["versions"][0]
     assert info["data_version"] == "v-serving" and "roc_auc" in info["metrics"]
+    assert info["fast_path"] is True and info["fast_predictor"] is True
+
+
+def test_served_predictions_equal_the_registered_model(
+    client: TestClient, registry: dict[str, Any]
+) -> None:
+    """The compiled fast path (features and estimator) answers what the registered MLflow
+    model predicts for the same records, missing values and unseen categories included."""
+    import mlflow.pyfunc
+
+    records = _records(registry, 60)
+    for i, rec in enumerate(records):
+        if i % 3 == 0:
+            rec.update(country="Atlantis", age=None, plan=None)
+    served = client.post("/predict", json={"records": records}).json()["predictions"]
+    model = mlflow.pyfunc.load_model("models:/churn-classifier@champion")
+    expected = model.predict(pd.DataFrame.from_records(records))
+    assert [p["prediction"] for p in served] == expected["prediction"].tolist()
+    probability = [p["probability"] for p in served]
+    assert probability == pytest.approx(expected["probability"].tolist(), rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize(
