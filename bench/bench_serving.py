@@ -225,6 +225,11 @@ def _args() -> argparse.Namespace:
     parser.add_argument(
         "--monitor-rows", type=int, nargs="+", default=[100_000, 1_000_000], help="current rows"
     )
+    parser.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="skip the monitoring part (the output then goes to stdout and the JSON file only)",
+    )
     args = parse_bench_args(parser)
     if args.generator == "auto":
         args.generator = "wrk" if shutil.which("wrk") else "httpx"
@@ -257,20 +262,26 @@ def main() -> None:
             for p in procs.values():
                 p.terminate()
                 p.wait(timeout=30)
+        if args.serving_only:
+            sys.stdout.write("\n".join(_serving_rows(results)) + "\n")
+            _save({"serving": results})
+            return
         monitor = monitoring_times(args.monitor_rows, args.repeat, Path(tmp))
     section = render(results, monitor, args, started)
     sys.stdout.write(section + "\n")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_serving.json").write_text(
-        json.dumps({"serving": results, "monitoring": monitor}, indent=2)
-    )
+    _save({"serving": results, "monitoring": monitor})
     if not args.no_doc:
         heading = (
             "\n## Serving and monitoring\n\nTargets: p99 under 25 ms for 1-row requests at 50 "
             "concurrent clients, and at least twice the throughput of `mlflow models serve`.\n\n"
         )
         write_section(DOC, section, (BEGIN, END), heading)
+
+
+def _save(results: dict) -> None:
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_serving.json").write_text(json.dumps(results, indent=2))
 
 
 def _serving_rows(results: dict) -> list[str]:
