@@ -1,9 +1,10 @@
-"""The prediction log: every served or batch-scored prediction, one typed row each, with labels
-attached later by request id. The server and batch scoring write it; monitoring reads it.
+"""The prediction log: every served or batch-scored prediction, logged a request at a time
+(:class:`PredictionBatch`), with labels attached later by request id and row. The server and
+batch scoring write it; monitoring reads it, one row per prediction.
 
 It lives in a SQLite file (``paths.prediction_log``, the embedded default) or in a PostgreSQL
 database (``paths.prediction_log_url``, or ``LOOPML_PREDICTION_LOG_URL``) that several server
-workers and the monitor share (:mod:`loopml.predlog_stores`). Rows are written by a
+workers and the monitor share (:mod:`loopml.predlog_stores`). Requests are written by a
 background thread so that responses never wait for the database.
 """
 
@@ -23,7 +24,16 @@ import orjson
 import pandas as pd
 
 from loopml.exceptions import InputError, StorageError
-from loopml.predlog_stores import LogTarget, describe, is_database_url, open_store, read_rows
+from loopml.predlog_stores import (
+    LEGACY_COLUMNS,
+    LogTarget,
+    StoredLog,
+    describe,
+    is_database_url,
+    missing_rows,
+    open_store,
+    read_stored,
+)
 from loopml.secrets import expand
 
 if TYPE_CHECKING:
@@ -35,29 +45,37 @@ LOG_URL_ENV = "LOOPML_PREDICTION_LOG_URL"
 
 
 @dataclass(frozen=True, slots=True)
-class PredictionRow:
-    """One prediction as logged."""
+class PredictionBatch:
+    """The predictions of one request (or of one part of a scored batch), as logged."""
 
     request_id: str
-    row: int
+    first_row: int
+    """The row number of the first prediction within its request (0 for a served request)."""
     ts: str
     model_version: str
-    features: dict[str, Any]
-    """The raw input values of the row."""
-    prediction: Any
-    """The predicted label (classification) or value (regression)."""
-    probability: float | None
+    features: dict[str, list[Any]]
+    """The raw input values, column by column (one value per prediction in each list)."""
+    predictions: list[Any]
+    """The predicted labels (classification) or values (regression)."""
+    probabilities: list[float] | None
+    """The probability of the positive class (binary classification), else None."""
 
-    def encoded(self) -> tuple[str, int, str, str, str, str, float | None]:
-        """The row as stored: features and prediction as JSON text."""
+    @property
+    def count(self) -> int:
+        return len(self.predictions)
+
+    def encoded(self) -> tuple[str, int, int, str, str, str, str, str | None]:
+        """The batch as stored (:data:`loopml.predlog_stores.PART_COLUMNS`): JSON text."""
+        probabilities = self.probabilities
         return (
             self.request_id,
-            self.row,
+            self.first_row,
+            self.count,
             self.ts,
             self.model_version,
             orjson.dumps(self.features, option=_NUMPY).decode(),
-            orjson.dumps(self.prediction, option=_NUMPY).decode(),
-            self.probability,
+            orjson.dumps(self.predictions, option=_NUMPY).decode(),
+            None if probabilities is None else orjson.dumps(probabilities, option=_NUMPY).decode(),
         )
 
 
@@ -111,16 +129,16 @@ class PredictionLog:
         self._lock = threading.Lock()  # the store: one caller at a time
         self._store = open_store(target)
         self._cond = threading.Condition()
-        self._buffer: list[list[PredictionRow]] = []
+        self._buffer: list[list[PredictionBatch]] = []
         self._appended = self._written = 0  # batches appended, and written (or failed)
         self._wanted = self._closing = False
         self._writer = threading.Thread(target=self._write, name="prediction-log", daemon=True)
         self._writer.start()
 
-    def append(self, rows: list[PredictionRow]) -> None:
-        """Queue rows for the writer thread (returns at once)."""
+    def append(self, batches: list[PredictionBatch]) -> None:
+        """Queue requests' predictions for the writer thread (returns at once)."""
         with self._cond:
-            self._buffer.append(rows)
+            self._buffer.append(batches)
             self._appended += 1
 
     def _write(self) -> None:
@@ -137,11 +155,12 @@ class PredictionLog:
             if closing:
                 return
 
-    def _insert(self, batches: list[list[PredictionRow]]) -> None:
+    def _insert(self, appended: list[list[PredictionBatch]]) -> None:
         try:
-            encoded = [r.encoded() for b in batches for r in b]
+            encoded = [b.encoded() for batches in appended for b in batches]
+            predictions = sum(p[2] for p in encoded)
             with self._lock:
-                self._store.insert_predictions(encoded)
+                self._store.insert_parts(encoded, predictions)
         except StorageError as exc:  # never lose the writer: say so and carry on
             log.error("%s", exc)
         except Exception:
@@ -161,8 +180,7 @@ class PredictionLog:
         ts = utc_now()
         ids = sorted({lb[0] for lb in labels})
         with self._lock:
-            known = self._store.known(ids)
-            unknown = [(r, i) for r, i, _ in labels if (r, i) not in known]
+            unknown = missing_rows(((r, i) for r, i, _ in labels), self._store.ranges(ids))
             if unknown:
                 raise InputError(f"no logged prediction for request_id/row {unknown[:5]}")
             self._store.upsert_labels([(r, i, lb, ts) for r, i, lb in labels])
@@ -183,19 +201,54 @@ class PredictionLog:
 
 
 def read_prediction_log(target: LogTarget, since: str | None = None) -> pd.DataFrame:
-    """The logged predictions as a frame: input columns expanded, with label where known."""
-    raw = read_rows(target, since)
-    if raw.empty:
-        return raw
+    """The logged predictions, one row each: ``request_id``, ``row``, ``ts``,
+    ``model_version``, ``prediction`` (the value), ``probability``, ``label`` (JSON text, None
+    where unknown) and the input columns."""
+    return _frame(read_stored(target, since))
+
+
+_META = ("request_id", "row", "ts", "model_version", "prediction", "probability")
+
+
+def _frame(stored: StoredLog) -> pd.DataFrame:
+    meta: dict[str, list[Any]] = {name: [] for name in _META}
+    inputs: dict[str, list[Any]] = {}
+    total = 0
+    for request_id, first, n, ts, version, features, predictions, probabilities in stored.parts:
+        for col, values in orjson.loads(features).items():
+            inputs.setdefault(col, [None] * total).extend(values)
+        meta["prediction"].extend(orjson.loads(predictions))
+        meta["probability"].extend(orjson.loads(probabilities) if probabilities else [None] * n)
+        for name, value in (("request_id", request_id), ("ts", ts), ("model_version", version)):
+            meta[name].extend([value] * n)
+        meta["row"].extend(range(first, first + n))
+        total += n
+        for values in inputs.values():  # columns this request did not have
+            values.extend([None] * (total - len(values)))
+    frame = pd.DataFrame({**meta, **inputs})
+    if stored.legacy:
+        frame = pd.concat([frame, _legacy_frame(stored.legacy)], ignore_index=True)
+    if frame.empty:
+        return frame.assign(label=pd.Series(dtype=object))
+    labels = pd.DataFrame(stored.labels, columns=["request_id", "row", "label"])
+    merged = frame.merge(labels.astype({"row": "int64"}), on=["request_id", "row"], how="left")
+    merged["label"] = merged["label"].astype(object).where(merged["label"].notna(), None)
+    return merged
+
+
+def _legacy_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """Rows of a log written before parts (one database row per prediction)."""
+    raw = pd.DataFrame.from_records(rows, columns=list(LEGACY_COLUMNS))
     features = pd.DataFrame.from_records([json.loads(f) for f in raw["features"]])
-    return pd.concat([raw.drop(columns=["features"]).reset_index(drop=True), features], axis=1)
+    raw["prediction"] = raw["prediction"].map(json.loads)
+    return pd.concat([raw.drop(columns=["features"]), features], axis=1)
 
 
 __all__ = [
     "LOG_URL_ENV",
     "LogTarget",
+    "PredictionBatch",
     "PredictionLog",
-    "PredictionRow",
     "describe",
     "log_exists",
     "log_target",

@@ -1,17 +1,25 @@
 """Where the prediction log lives: a SQLite file (the embedded default) or a PostgreSQL
 database shared by several server workers, batch scoring and the monitor.
 
-Both stores take the same rows and give back the same columns; :mod:`loopml.predlog` holds
-the typed row, the background writer and the reader on top of them.
+Predictions are stored a request at a time (table ``prediction_parts``, in PostgreSQL
+``loopml_prediction_parts``): one database row per served request, or per part of a scored
+batch, holding its rows' features column by column, the predictions and the probabilities as
+JSON. Writing a database row per prediction cost a busy server a third of its time; one per
+request costs a few microseconds per prediction. Labels stay one database row per prediction
+(``labels``), by request id and row. Logs written before (one database row per prediction,
+table ``predictions``) are still read.
+
+Both stores take the same rows and give back the same tuples; :mod:`loopml.predlog` holds
+the typed record, the background writer and the reader on top of them.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import pandas as pd
 
 from loopml.exceptions import StorageError
 from loopml.secrets import redact_url
@@ -19,12 +27,25 @@ from loopml.secrets import redact_url
 LogTarget = Path | str
 """A SQLite file, or a ``postgresql://`` URL (already expanded from its ``${VAR}``)."""
 
-COLUMNS = ("request_id", "row", "ts", "model_version", "features", "prediction", "probability")
-_SELECT = (
-    "SELECT p.request_id, p.row, p.ts, p.model_version, p.features, p.prediction, "
-    "p.probability, l.label FROM {p} p LEFT JOIN {l} l "
-    "ON p.request_id = l.request_id AND p.row = l.row"
-)
+PART_COLUMNS = (
+    "request_id", "first_row", "n_rows", "ts", "model_version", "features", "predictions",
+    "probabilities",
+)  # fmt: skip
+"""A stored part: ``features`` a JSON object of column lists, ``predictions`` and
+``probabilities`` JSON lists (``probabilities`` null for regression)."""
+LEGACY_COLUMNS = ("request_id", "row", "ts", "model_version", "features", "prediction")
+LEGACY_COLUMNS += ("probability",)
+"""A row of a log written before parts: one prediction, its features a JSON object."""
+
+
+@dataclass(frozen=True)
+class StoredLog:
+    """What a log holds, as stored: parts, rows of the older layout, labels."""
+
+    parts: list[tuple[Any, ...]]
+    legacy: list[tuple[Any, ...]]
+    labels: list[tuple[str, int, str]]
+    """``(request_id, row, label as JSON)``."""
 
 
 def is_database_url(target: LogTarget) -> bool:
@@ -39,11 +60,23 @@ def describe(target: LogTarget) -> str:
 class Store(Protocol):
     """The SQL side of the log. Calls come from one thread at a time (the caller locks)."""
 
-    def insert_predictions(self, rows: list[tuple[Any, ...]]) -> None: ...
-    def known(self, request_ids: list[str]) -> set[tuple[str, int]]: ...
+    def insert_parts(self, parts: list[tuple[Any, ...]], predictions: int) -> None: ...
+    def ranges(self, request_ids: list[str]) -> list[tuple[str, int, int]]: ...
     def upsert_labels(self, rows: list[tuple[str, int, str, str]]) -> None: ...
     def count(self) -> int: ...
     def close(self) -> None: ...
+
+
+def missing_rows(
+    wanted: Iterable[tuple[str, int]], ranges: list[tuple[str, int, int]]
+) -> list[tuple[str, int]]:
+    """The ``(request_id, row)`` pairs that no ``(request_id, first_row, n_rows)`` covers."""
+    by_id: dict[str, list[tuple[int, int]]] = {}
+    for request_id, first, n in ranges:
+        by_id.setdefault(request_id, []).append((first, first + n))
+    return [
+        (r, i) for r, i in wanted if not any(first <= i < stop for first, stop in by_id.get(r, ()))
+    ]
 
 
 class SqliteStore:
@@ -61,16 +94,17 @@ class SqliteStore:
         # checkpoint syncs the disk, and a busy server appends ~600 bytes per prediction.
         self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS predictions (request_id TEXT, row INTEGER, ts TEXT, "
-            "model_version TEXT, features TEXT, prediction TEXT, probability REAL, "
-            "PRIMARY KEY (request_id, row))"
+            "CREATE TABLE IF NOT EXISTS prediction_parts (request_id TEXT, first_row INTEGER, "
+            "n_rows INTEGER, ts TEXT, model_version TEXT, features TEXT, predictions TEXT, "
+            "probabilities TEXT, PRIMARY KEY (request_id, first_row))"
         )
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS labels (request_id TEXT, row INTEGER, label TEXT, ts TEXT, "
             "PRIMARY KEY (request_id, row))"
         )
+        self._legacy = _sqlite_has(self._conn, "predictions")
 
-    def _transaction(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _transaction(self, sql: str, rows: list[tuple[Any, ...]], what: str) -> None:
         """All ``rows`` or none (a full disk leaves no partial batch)."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -80,153 +114,66 @@ class SqliteStore:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise StorageError(
-                f"prediction log {self.where}: {len(rows)} row(s) not written ({exc}); "
+                f"prediction log {self.where}: {what} not written ({exc}); "
                 "free disk space or move paths.prediction_log"
             ) from exc
 
-    def insert_predictions(self, rows: list[tuple[Any, ...]]) -> None:
-        self._transaction("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    def insert_parts(self, parts: list[tuple[Any, ...]], predictions: int) -> None:
+        sql = "INSERT INTO prediction_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        self._transaction(sql, parts, f"{predictions} prediction(s)")
 
-    def known(self, request_ids: list[str]) -> set[tuple[str, int]]:
+    def ranges(self, request_ids: list[str]) -> list[tuple[str, int, int]]:
         marks = ",".join("?" * len(request_ids))
-        sql = f"SELECT request_id, row FROM predictions WHERE request_id IN ({marks})"
-        return {(r, int(i)) for r, i in self._conn.execute(sql, request_ids)}
+        sql = f"SELECT request_id, first_row, n_rows FROM prediction_parts WHERE request_id IN ({marks})"  # noqa: E501
+        found = [(r, int(f), int(n)) for r, f, n in self._conn.execute(sql, request_ids)]
+        if self._legacy:
+            sql = f"SELECT request_id, row, 1 FROM predictions WHERE request_id IN ({marks})"
+            found += [(r, int(f), 1) for r, f, _ in self._conn.execute(sql, request_ids)]
+        return found
 
     def upsert_labels(self, rows: list[tuple[str, int, str, str]]) -> None:
-        self._transaction("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)", rows)
+        sql = "INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)"
+        self._transaction(sql, rows, f"{len(rows)} label(s)")
 
     def count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        sql = "SELECT COALESCE(SUM(n_rows), 0) FROM prediction_parts"
+        total = int(self._conn.execute(sql).fetchone()[0])
+        if self._legacy:
+            total += int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        return total
 
     def close(self) -> None:
         self._conn.close()
 
 
-_PG_TABLES = (
-    "CREATE TABLE IF NOT EXISTS loopml_predictions (request_id TEXT, row INTEGER, ts TEXT, "
-    "model_version TEXT, features TEXT, prediction TEXT, probability DOUBLE PRECISION, "
-    "PRIMARY KEY (request_id, row))",
-    "CREATE TABLE IF NOT EXISTS loopml_labels (request_id TEXT, row INTEGER, label TEXT, "
-    "ts TEXT, PRIMARY KEY (request_id, row))",
-    "CREATE INDEX IF NOT EXISTS loopml_predictions_ts ON loopml_predictions (ts)",
-)
+def _sqlite_has(conn: sqlite3.Connection, table: str) -> bool:
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, (table,)).fetchone() is not None
 
 
-_CREATE_KEY = 0x6C6F6F706D6C  # "loopml": serializes the CREATE TABLE statements
+def read_stored(target: LogTarget, since: str | None = None) -> StoredLog:
+    """Everything the log holds (parts and older rows from ``since`` on, all labels)."""
+    if is_database_url(target):
+        from loopml.predlog_postgres import read_postgres
 
-
-def _conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-class PostgresStore:
-    """Tables ``loopml_predictions`` and ``loopml_labels`` in a PostgreSQL database; each
-    process has its own connection, reopened after the server went away."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.where = redact_url(url)
-        self._conn: Any = None
-        with self._connection() as conn:
-            # server workers start together: one creates the tables, the others wait
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_KEY,))
-            for statement in _PG_TABLES:
-                conn.execute(statement)
-
-    def _connection(self) -> Any:
-        import psycopg
-
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            try:
-                self._conn = psycopg.connect(_conninfo(self.url), connect_timeout=10)
-            except psycopg.Error as exc:
-                raise StorageError(
-                    f"prediction log {self.where}: cannot connect ({exc}); check the URL in "
-                    "paths.prediction_log_url or LOOPML_PREDICTION_LOG_URL"
-                ) from exc
-        return _Transaction(self._conn, self.where)
-
-    def insert_predictions(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._connection() as conn:
-            conn.cursor().executemany(
-                "INSERT INTO loopml_predictions VALUES (%s, %s, %s, %s, %s, %s, %s)", rows
-            )
-
-    def known(self, request_ids: list[str]) -> set[tuple[str, int]]:
-        with self._connection() as conn:
-            found = conn.execute(
-                "SELECT request_id, row FROM loopml_predictions WHERE request_id = ANY(%s)",
-                (request_ids,),
-            ).fetchall()
-        return {(r, int(i)) for r, i in found}
-
-    def upsert_labels(self, rows: list[tuple[str, int, str, str]]) -> None:
-        with self._connection() as conn:
-            conn.cursor().executemany(
-                "INSERT INTO loopml_labels VALUES (%s, %s, %s, %s) ON CONFLICT (request_id, row) "
-                "DO UPDATE SET label = EXCLUDED.label, ts = EXCLUDED.ts",
-                rows,
-            )
-
-    def count(self) -> int:
-        with self._connection() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM loopml_predictions").fetchone()[0])
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-
-class _Transaction:
-    """One transaction on ``conn``: committed on success, rolled back and reported as a
-    :class:`StorageError` on a database error (no partial batch)."""
-
-    def __init__(self, conn: Any, where: str) -> None:
-        self.conn, self.where = conn, where
-
-    def __enter__(self) -> Any:
-        return self.conn
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any
-    ) -> bool:
-        import psycopg
-
-        if kind is None:
-            self.conn.commit()
-            return False
-        if not self.conn.closed:
-            self.conn.rollback()
-        if isinstance(exc, psycopg.Error):
-            raise StorageError(f"prediction log {self.where}: not written ({exc})") from exc
-        return False
+        return read_postgres(str(target), since)
+    conn = sqlite3.connect(str(target))
+    try:
+        where, args = (" WHERE ts >= ?", (since,)) if since else ("", ())
+        parts, legacy = [], []
+        if _sqlite_has(conn, "prediction_parts"):  # not in a log only older versions wrote
+            parts = conn.execute(f"SELECT * FROM prediction_parts{where}", args).fetchall()
+        if _sqlite_has(conn, "predictions"):
+            legacy = conn.execute(f"SELECT * FROM predictions{where}", args).fetchall()
+        labels = conn.execute("SELECT request_id, row, label FROM labels").fetchall()
+    finally:
+        conn.close()
+    return StoredLog(parts, legacy, labels)
 
 
 def open_store(target: LogTarget) -> Store:
-    return PostgresStore(str(target)) if is_database_url(target) else SqliteStore(Path(target))
+    if is_database_url(target):
+        from loopml.predlog_postgres import PostgresStore
 
-
-def read_rows(target: LogTarget, since: str | None = None) -> pd.DataFrame:
-    """Predictions joined with their labels, columns :data:`COLUMNS` + ``label``."""
-    pg = is_database_url(target)
-    query = _SELECT.format(
-        p="loopml_predictions" if pg else "predictions", l="loopml_labels" if pg else "labels"
-    )
-    if since:
-        query += " WHERE p.ts >= %s" if pg else " WHERE p.ts >= ?"
-    args = (since,) if since else ()
-    if pg:
-        import psycopg
-
-        try:
-            with psycopg.connect(_conninfo(str(target)), connect_timeout=10) as conn:
-                rows = conn.execute(query, args).fetchall()
-        except psycopg.Error as exc:
-            raise StorageError(f"prediction log {describe(target)}: not readable ({exc})") from exc
-    else:
-        conn = sqlite3.connect(str(target))
-        try:
-            rows = conn.execute(query, args).fetchall()
-        finally:
-            conn.close()
-    return pd.DataFrame.from_records(rows, columns=[*COLUMNS, "label"])
+        return PostgresStore(str(target))
+    return SqliteStore(Path(target))

@@ -19,7 +19,7 @@ import pandas as pd
 from loopml.config import SchemaConfig
 from loopml.exceptions import InputError
 from loopml.io import write_parquet
-from loopml.predlog import LogTarget, PredictionLog, PredictionRow, utc_now
+from loopml.predlog import LogTarget, PredictionBatch, PredictionLog, utc_now
 from loopml.registry import LoadedVersion
 from loopml.schema import conform_frame
 
@@ -111,31 +111,40 @@ def log_scores(
     request_id: str,
     chunk_rows: int = 100_000,
 ) -> int:
-    """Append the scored rows to the prediction log (one request id for the batch), converted
-    ``chunk_rows`` at a time: a row as a JSON record costs ~30 times its size in the frame."""
+    """Append the scored rows to the prediction log (one request id for the batch, one logged
+    part per ``LOG_PART_ROWS`` rows), ``chunk_rows`` rows in memory at a time."""
     present = [c for c in scorer.model.input_kinds if c in frame.columns]
     ts = utc_now()
     plog = PredictionLog(log_path)
+    step = min(chunk_rows, LOG_PART_ROWS)
     try:
-        for start in range(0, len(frame), chunk_rows):
-            part = frame.iloc[start : start + chunk_rows]
-            features = json.loads(part[present].to_json(orient="records", date_format="iso"))
-            scored = scores.iloc[start : start + chunk_rows]
-            prob = scored["probability"].tolist() if "probability" in scored else None
-            predictions = scored["prediction"].tolist()
-            plog.append(
-                [
-                    PredictionRow(
-                        request_id, start + i, ts, scorer.version, feat, predictions[i],
-                        None if prob is None else prob[i],
+        for chunk in range(0, len(frame), chunk_rows):
+            parts = []
+            for start in range(chunk, min(chunk + chunk_rows, len(frame)), step):
+                part = frame.iloc[start : start + step][present].reset_index(drop=True)
+                columns = json.loads(part.to_json(orient="columns", date_format="iso"))
+                scored = scores.iloc[start : start + step]
+                prob = scored["probability"].tolist() if "probability" in scored else None
+                parts.append(
+                    PredictionBatch(
+                        request_id,
+                        start,
+                        ts,
+                        scorer.version,
+                        {c: list(values.values()) for c, values in columns.items()},
+                        scored["prediction"].tolist(),
+                        prob,
                     )
-                    for i, feat in enumerate(features)
-                ]
-            )  # fmt: skip
+                )
+            plog.append(parts)
             plog.flush()  # one chunk in memory at a time
     finally:
         plog.close()  # waits until the rows are written
     return len(frame)
+
+
+LOG_PART_ROWS = 10_000
+"""Scored rows per logged part: a part is one database row of a few megabytes."""
 
 
 def summarize_scores(scores: pd.DataFrame) -> dict[str, float]:

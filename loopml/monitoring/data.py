@@ -73,7 +73,7 @@ def current_from_log(log_path: LogTarget, schema: SchemaConfig, window_rows: int
     raw = {c: k for c, k in schema.columns.items() if c in frame}
     typed = with_derived(conform_frame(frame.drop(columns=["label"]), raw), schema)
     typed[schema.target] = labels
-    typed["_prediction"] = frame["prediction"].map(json.loads)
+    typed["_prediction"] = frame["prediction"]
     typed["_probability"] = frame["probability"]
     return typed
 

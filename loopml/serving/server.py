@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from loopml.exceptions import IntegrityError, NoModelYet
-from loopml.predlog import LogTarget, PredictionLog, PredictionRow, new_request_id, utc_now
+from loopml.predlog import LogTarget, PredictionBatch, PredictionLog, new_request_id, utc_now
 from loopml.registry import alias_version
 from loopml.serving.inputs import Rows
 from loopml.serving.model import ServedModel, load_served
@@ -90,7 +90,7 @@ class ModelServer:
                 log.warning("alias check failed: %s", exc)
 
     def predict_batch(self, batches: list[Rows]) -> list[bytes]:
-        """Predict the requests of one micro-batch together; log every row; JSON responses."""
+        """Predict the requests of one micro-batch together; log each request; JSON responses."""
         model = self.model()
         names = list(model.model.input_kinds)
         batches = [b.aligned(names) for b in batches]
@@ -98,23 +98,24 @@ class ModelServer:
         labels, probs = model.model.label(output)
         preds = labels.tolist()
         prob = probs.get("probability")
-        prob_list = prob.tolist() if prob is not None else [None] * len(preds)
+        prob_list = prob.tolist() if prob is not None else None
         ts = utc_now()
         responses: list[bytes] = []
-        rows: list[PredictionRow] = []
+        logged: list[PredictionBatch] = []
         start = 0
         for batch in batches:
             request_id = new_request_id()
             stop = start + batch.count
-            part_preds, part_probs = preds[start:stop], prob_list[start:stop]
+            part_preds = preds[start:stop]
+            part_probs = None if prob_list is None else prob_list[start:stop]
+            shown = part_probs if part_probs is not None else [None] * batch.count
             part = [
                 {"row": i, "prediction": p, "probability": q}
-                for i, (p, q) in enumerate(zip(part_preds, part_probs, strict=True))
+                for i, (p, q) in enumerate(zip(part_preds, shown, strict=True))
             ]
-            rows.extend(
-                PredictionRow(request_id, i, ts, model.version, rec, p, q)
-                for i, (rec, p, q) in enumerate(
-                    zip(batch.records(), part_preds, part_probs, strict=True)
+            logged.append(
+                PredictionBatch(
+                    request_id, 0, ts, model.version, batch.columns, part_preds, part_probs
                 )
             )
             responses.append(
@@ -124,5 +125,5 @@ class ModelServer:
                 )
             )
             start = stop
-        self.log.append(rows)
+        self.log.append(logged)
         return responses

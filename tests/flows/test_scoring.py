@@ -4,7 +4,6 @@ writes nothing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,12 @@ def test_batch_scoring_writes_every_prediction_of_the_champion(registry: dict[st
     assert new["request_id"].iloc[0].startswith("batch-")
     assert new["model_version"].eq(champion.version).all()
     assert new["probability"].tolist() == pytest.approx(scores["probability"].tolist())
-    assert [json.loads(v) for v in new["prediction"]] == scores["prediction"].tolist()
+    assert new["prediction"].tolist() == scores["prediction"].tolist()
+    # the inputs as scored, row by row (logged in parts of chunk_rows)
+    assert new["tenure_months"].tolist() == pytest.approx(
+        inputs["tenure_months"].tolist(), nan_ok=True
+    )
+    assert new["plan"].tolist() == inputs["plan"].tolist()
 
 
 def test_bad_scoring_input_names_the_column_and_writes_nothing(

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from loopml.config import ServeConfig, VersioningConfig
 from loopml.exceptions import StorageError
-from loopml.predlog import PredictionLog, PredictionRow, read_prediction_log, utc_now
+from loopml.predlog import PredictionBatch, PredictionLog, read_prediction_log, utc_now
 from loopml.serving.app import create_app
 from loopml.snapshots import write_snapshot
 
@@ -133,11 +133,10 @@ def test_a_full_disk_under_the_dvc_cache_leaves_no_partial_copy(
     assert [p for p in (repo / ".dvc" / "cache").rglob("*") if p.is_file()] == []
 
 
-def _rows(request_id: str, n: int, width: int) -> list[PredictionRow]:
-    return [
-        PredictionRow(request_id, i, utc_now(), "1", {"note": "x" * width}, 0, 0.5)
-        for i in range(n)
-    ]
+def _rows(request_id: str, n: int, width: int) -> list[PredictionBatch]:
+    """One request of ``n`` predictions, each with a ``width``-character feature."""
+    features = {"note": ["x" * width] * n}
+    return [PredictionBatch(request_id, 0, utc_now(), "1", features, [0] * n, [0.5] * n)]
 
 
 def test_the_prediction_log_on_a_full_disk_keeps_whole_batches_only(
@@ -153,7 +152,7 @@ def test_the_prediction_log_on_a_full_disk_keeps_whole_batches_only(
             log.append(_rows("too-big", 200, 1000))  # ~200 KB: cannot fit
             assert log.count() == 3  # the whole batch or none of it
         said = caplog.text
-        assert "200 row(s) not written" in said and "free disk space" in said
+        assert "200 prediction(s) not written" in said and "free disk space" in said
         with pytest.raises(StorageError, match="not written"):
             log.add_labels([("fits", i, json.dumps("y" * 5000)) for i in range(3)])
         filler.unlink()  # space again: the log goes on where it was

@@ -26,8 +26,8 @@ from loopml.exceptions import ConfigError, StorageError
 from loopml.monitoring.data import current_from_log
 from loopml.predlog import (
     LOG_URL_ENV,
+    PredictionBatch,
     PredictionLog,
-    PredictionRow,
     log_target,
     read_prediction_log,
     utc_now,
@@ -58,11 +58,11 @@ def database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _rows(request_id: str, n: int) -> list[PredictionRow]:
-    return [
-        PredictionRow(request_id, i, utc_now(), "1", {"tenure_months": i}, i % 2 == 0, 0.5)
-        for i in range(n)
-    ]
+def _rows(request_id: str, n: int) -> list[PredictionBatch]:
+    """One request of ``n`` predictions."""
+    features = {"tenure_months": list(range(n))}
+    predictions = [i % 2 == 0 for i in range(n)]
+    return [PredictionBatch(request_id, 0, utc_now(), "1", features, predictions, [0.5] * n)]
 
 
 def test_two_writers_share_one_log_and_labels_attach_across_them(database: str) -> None:

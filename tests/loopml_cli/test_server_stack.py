@@ -342,9 +342,11 @@ def test_the_model_server_serves_the_champion_from_the_server_stack(
     assert labelled.ok, labelled.text
     conninfo = PG_URL.rsplit("/", 1)[0] + "/" + stack["databases"][2]  # type: ignore[union-attr]
     with psycopg.connect(conninfo) as conn:
-        logged = conn.execute("SELECT request_id, row FROM loopml_predictions").fetchall()
+        logged = conn.execute(
+            "SELECT request_id, first_row, n_rows FROM loopml_prediction_parts"
+        ).fetchall()
         labels = conn.execute("SELECT request_id, row FROM loopml_labels").fetchall()
-    assert sorted(r for _, r in logged) == [0, 1, 2]
+    assert logged == [(answer.json()["request_id"], 0, 3)]  # one request of three rows
     assert labels == [(answer.json()["request_id"], 2)]
     assert not (stack["project"] / "data" / "predictions.sqlite").exists()
 
