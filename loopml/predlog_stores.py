@@ -16,7 +16,8 @@ the typed record, the background writer and the reader on top of them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,20 +89,7 @@ class SqliteStore:
         self._conn = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoint the WAL into the database every 40 MB instead of every 4 MB: each
-        # checkpoint syncs the disk, and a busy server appends ~600 bytes per prediction.
-        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS prediction_parts (request_id TEXT, first_row INTEGER, "
-            "n_rows INTEGER, ts TEXT, model_version TEXT, features TEXT, predictions TEXT, "
-            "probabilities TEXT, PRIMARY KEY (request_id, first_row))"
-        )
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS labels (request_id TEXT, row INTEGER, label TEXT, ts TEXT, "
-            "PRIMARY KEY (request_id, row))"
-        )
+        _retry_while_locked(lambda: _set_up(self._conn), self.where)
         self._legacy = _sqlite_has(self._conn, "predictions")
 
     def _transaction(self, sql: str, rows: list[tuple[Any, ...]], what: str) -> None:
@@ -144,6 +132,38 @@ class SqliteStore:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint the WAL into the database every 40 MB instead of every 4 MB: each
+    # checkpoint syncs the disk.
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS prediction_parts (request_id TEXT, first_row INTEGER, "
+        "n_rows INTEGER, ts TEXT, model_version TEXT, features TEXT, predictions TEXT, "
+        "probabilities TEXT, PRIMARY KEY (request_id, first_row))"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS labels (request_id TEXT, row INTEGER, label TEXT, ts TEXT, "
+        "PRIMARY KEY (request_id, row))"
+    )
+
+
+def _retry_while_locked(step: Callable[[], None], where: str, seconds: float = 30.0) -> None:
+    """Run ``step`` again while another connection holds the file: server workers starting
+    together on a new log all switch it to WAL and create its tables, and SQLite answers
+    "database is locked" at once to a journal-mode change (its busy timeout does not apply)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StorageError(f"prediction log {where}: cannot open ({exc})") from exc
+            time.sleep(0.05)
 
 
 def _sqlite_has(conn: sqlite3.Connection, table: str) -> bool:

@@ -79,3 +79,33 @@ def test_a_log_of_the_older_layout_is_read_and_takes_labels(tmp_path: Path) -> N
         ["new", 20, True, None],
         ["old", 50, False, "true"],
     ]
+
+
+def _open_at(path: str, start: float) -> str:
+    """One server worker opening the log at ``start`` (time.time()): '' or the error."""
+    import time
+
+    from loopml.predlog_stores import SqliteStore
+
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        SqliteStore(Path(path)).close()
+    except Exception as exc:  # reported to the test, which names it
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_server_workers_opening_a_new_log_together_all_succeed(tmp_path: Path) -> None:
+    """Four processes open the same new SQLite log at the same instant, ten times over (a new
+    project's `serve.workers: 4`); each switches it to WAL and creates its tables."""
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        pool.map(str, range(4))  # the workers are up before the clock starts
+        for i in range(10):
+            start = time.time() + 0.3
+            path = str(tmp_path / f"log-{i}.sqlite")
+            errors = pool.starmap(_open_at, [(path, start)] * 4)
+            assert [e for e in errors if e] == [], f"trial {i}"
