@@ -44,6 +44,10 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 LOG_URL_ENV = "LOOPML_PREDICTION_LOG_URL"
 
 
+Encoded = tuple[str, int, int, str, str, str, str, str | None]
+"""A :class:`PredictionBatch` as stored (:data:`loopml.predlog_stores.PART_COLUMNS`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionBatch:
     """The predictions of one request (or of one part of a scored batch), as logged."""
@@ -64,7 +68,7 @@ class PredictionBatch:
     def count(self) -> int:
         return len(self.predictions)
 
-    def encoded(self) -> tuple[str, int, int, str, str, str, str, str | None]:
+    def encoded(self) -> Encoded:
         """The batch as stored (:data:`loopml.predlog_stores.PART_COLUMNS`): JSON text."""
         probabilities = self.probabilities
         return (
@@ -129,16 +133,21 @@ class PredictionLog:
         self._lock = threading.Lock()  # the store: one caller at a time
         self._store = open_store(target)
         self._cond = threading.Condition()
-        self._buffer: list[list[PredictionBatch]] = []
+        self._buffer: list[list[Encoded]] = []
         self._appended = self._written = 0  # batches appended, and written (or failed)
         self._wanted = self._closing = False
         self._writer = threading.Thread(target=self._write, name="prediction-log", daemon=True)
         self._writer.start()
 
     def append(self, batches: list[PredictionBatch]) -> None:
-        """Queue requests' predictions for the writer thread (returns at once)."""
+        """Encode requests' predictions and queue them for the writer thread.
+
+        Encoding here, in the caller's thread, spreads its cost over the requests; in the
+        writer it came in bursts (a round's worth at once) that held the interpreter lock
+        while requests waited."""
+        encoded = [b.encoded() for b in batches]
         with self._cond:
-            self._buffer.append(batches)
+            self._buffer.append(encoded)
             self._appended += 1
 
     def _write(self) -> None:
@@ -155,9 +164,9 @@ class PredictionLog:
             if closing:
                 return
 
-    def _insert(self, appended: list[list[PredictionBatch]]) -> None:
+    def _insert(self, appended: list[list[Encoded]]) -> None:
         try:
-            encoded = [b.encoded() for batches in appended for b in batches]
+            encoded = [e for batch in appended for e in batch]
             predictions = sum(p[2] for p in encoded)
             with self._lock:
                 self._store.insert_parts(encoded, predictions)
