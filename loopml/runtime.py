@@ -49,8 +49,8 @@ def limit_native_threads(threads: int) -> None:
     For a model server: it runs one process per core and batches concurrent requests, so
     threads inside one small prediction only contend for the cores (OpenMP workers spin while
     they wait). Sets the variables for libraries loaded later and for child processes (server
-    workers), and limits the libraries loaded so far (OpenMP's limit then holds for the calling
-    thread: call it before the libraries load where possible, and again after a model loads).
+    workers), and limits the libraries loaded so far (for OpenMP only in the calling thread:
+    call it before the model's libraries load, as ``loopml serve`` does).
     """
     import sys
 

@@ -26,15 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from loopml.serving.fastpath import NotCompilable
+
 log = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], np.ndarray]
 """Features (float32, one row per record) to the model output: class probabilities
 (classification) or values (regression), as ``LoopmlModel.predict_output`` gives them."""
-
-
-class NotCompilable(Exception):
-    """The estimator is of a kind the fast path does not reproduce."""
 
 
 def _category_codes(est: Any) -> Callable[[np.ndarray], np.ndarray]:

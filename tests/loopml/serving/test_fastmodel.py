@@ -4,7 +4,6 @@ unseen categories and missing values included); anything else is predicted by th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -17,32 +16,25 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from loopml.config import FeaturesConfig, load_params
-from loopml.datagen import generate_churn
+from loopml.config import FeaturesConfig
 from loopml.features import categorical_mask, fit_transformers
 from loopml.pyfunc import LoopmlModel
-from loopml.schema import conform_frame
 from loopml.serving.fastmodel import compile_predictor
 from loopml.serving.fastpath import compile_features
 from loopml.serving.inputs import check_rows, rows_frame
-from tests.conftest import REPO_ROOT as ROOT
+from tests.loopml.serving.sample import churn_sample
 
 
 @pytest.fixture(scope="module")
 def churn() -> dict[str, Any]:
-    params = load_params(ROOT / "params.yaml")
-    schema = params.data.table
-    train = conform_frame(generate_churn(3000, seed=21), schema.columns)
-    kinds = {c: schema.columns[c] for c in schema.feature_columns}
-    rows = conform_frame(generate_churn(300, seed=22), schema.columns)[list(kinds)]
-    records = json.loads(rows.to_json(orient="records", date_format="iso"))
-    for i, rec in enumerate(records):  # unseen categories and missing values among them
+    sample = churn_sample(train_rows=3000, train_seed=21, rows=300, seed=22)
+    for i, rec in enumerate(sample["records"]):  # unseen categories and missing values
         if i % 3 == 0:
             rec["country"], rec["plan"] = "Atlantis", None
         if i % 4 == 0:
             rec["age"], rec["device"], rec["autopay"] = None, None, None
-    transformers = fit_transformers(train, schema, FeaturesConfig())
-    return {"train": train, "kinds": kinds, "records": records, "transformers": transformers}
+    cfg = FeaturesConfig()
+    return {**sample, "transformers": fit_transformers(sample["train"], sample["schema"], cfg)}
 
 
 def _fit(churn: dict[str, Any], estimator: Any, encoding: str, target: str) -> LoopmlModel:

@@ -3,7 +3,6 @@ feature configuration; what it cannot reproduce falls back to the reference path
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -14,26 +13,18 @@ from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import FunctionTransformer
 
-from loopml.config import FeaturesConfig, load_params
-from loopml.datagen import generate_churn
+from loopml.config import FeaturesConfig
 from loopml.exceptions import InputError
 from loopml.features import fit_transformer, fit_transformers
 from loopml.pyfunc import LoopmlModel
-from loopml.schema import conform_frame
 from loopml.serving.fastpath import compile_features
 from loopml.serving.inputs import COLUMNAR_ROWS, Rows, _check_value, check_rows, rows_frame
-from tests.conftest import REPO_ROOT as ROOT
+from tests.loopml.serving.sample import churn_sample
 
 
 @pytest.fixture(scope="module")
 def churn() -> dict[str, Any]:
-    params = load_params(ROOT / "params.yaml")
-    schema = params.data.table
-    frame = conform_frame(generate_churn(4000, seed=11), schema.columns)
-    kinds = {c: schema.columns[c] for c in schema.feature_columns}
-    rows = conform_frame(generate_churn(600, seed=12), schema.columns)[list(kinds)]
-    records = json.loads(rows.to_json(orient="records", date_format="iso"))
-    return {"schema": schema, "train": frame, "kinds": kinds, "records": records}
+    return churn_sample(train_rows=4000, train_seed=11, rows=600, seed=12)
 
 
 def _model(churn: dict[str, Any], cfg: FeaturesConfig, tree: bool = False) -> LoopmlModel:
