@@ -16,13 +16,7 @@ from loopml.models import allowances
 from loopml.runs import parent_run
 from tasks._executors import candidate_runner
 from tasks._policies import STOPPABLE
-from tasks.evaluate import (
-    analyze_candidate,
-    evaluate_candidate,
-    log_analysis,
-    log_evaluation,
-    write_reports,
-)
+from tasks.evaluate import evaluate_candidate, log_evaluation, write_reports
 from tasks.features import current_features, load_model_data
 from tasks.tracking import log_run_context, setup_tracking
 from tasks.train import log_candidate, read_candidates, record_candidates, train_candidate
@@ -109,18 +103,12 @@ def evaluate(
             cfg=params.evaluate,
             metric=params.primary_metric,
             seed=params.project.seed,
+            analyze=index == trained.best,
         )
-        for candidate in trained.candidates
+        for index, candidate in enumerate(trained.candidates)
     ]
     for candidate, evaluation in zip(trained.candidates, evaluations, strict=True):
         log_evaluation(tracking=tracking, run_id=candidate.run_id, evaluation=evaluation)
-    analysis = analyze_candidate(
-        candidate=trained.selected,
-        evaluation=evaluations[trained.best],
-        data=data,
-        cfg=params.evaluate,
-        metric=params.primary_metric,
-        seed=params.project.seed,
+    return write_reports(
+        best=evaluations[trained.best], evaluations=evaluations, reports_dir=params.path("reports")
     )
-    log_analysis(tracking=tracking, run_id=trained.selected.run_id, analysis=analysis)
-    return write_reports(best=analysis, evaluations=evaluations, reports_dir=params.path("reports"))

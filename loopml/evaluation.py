@@ -68,27 +68,26 @@ class Evaluated:
 
 
 def evaluate_candidate(
-    candidate: LoggedCandidate, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
-) -> Evaluation:
-    """:func:`evaluate_model` of a logged candidate, loaded from its MLflow artifacts."""
-    model, _ = load_model(candidate.model_location)
-    return evaluate_model(model, data, cfg, metric, seed, candidate.name, candidate.val_score)
-
-
-def analyze_candidate(
     candidate: LoggedCandidate,
-    evaluation: Evaluation,
     data: ModelData,
     cfg: EvaluateConfig,
+    metric: str,
     seed: int,
+    analyze: bool = False,
 ) -> Evaluation:
-    """:func:`analyze_model` of a logged candidate, loaded from its MLflow artifacts."""
+    """:func:`evaluate_output` of a logged candidate, loaded from its MLflow artifacts and
+    predicting the raw test rows; with ``analyze`` (the selected candidate) also
+    :func:`analyze_model`, on the same loaded model and predictions."""
     model, _ = load_model(candidate.model_location)
-    return analyze_model(model, evaluation, data, cfg, seed)
+    output = model.predict_output(data.test_inputs)
+    evaluation = evaluate_output(
+        output, data, cfg, metric, seed, candidate.name, candidate.val_score
+    )
+    return analyze_model(model, evaluation, output, data, cfg, seed) if analyze else evaluation
 
 
-def evaluate_model(
-    model: LoopmlModel,
+def evaluate_output(
+    output: np.ndarray,
     data: ModelData,
     cfg: EvaluateConfig,
     metric: str,
@@ -96,8 +95,8 @@ def evaluate_model(
     candidate: str,
     val_score: float,
 ) -> Evaluation:
-    """Every test metric, a bootstrap interval of ``metric`` and the curves of one model."""
-    output = model.predict_output(data.test_inputs)
+    """Every test metric, a bootstrap interval of ``metric`` and the curves of one model's
+    predictions of the test rows (probabilities, or values for regression)."""
     metrics = metrics_for(data.task, data.y_test, output)
     ci = bootstrap_interval(
         metric, data.task, data.y_test, output, cfg.bootstrap_resamples, cfg.confidence, seed
@@ -123,11 +122,17 @@ def evaluate_model(
 
 
 def analyze_model(
-    model: LoopmlModel, evaluation: Evaluation, data: ModelData, cfg: EvaluateConfig, seed: int
+    model: LoopmlModel,
+    evaluation: Evaluation,
+    output: np.ndarray,
+    data: ModelData,
+    cfg: EvaluateConfig,
+    seed: int,
 ) -> Evaluation:
-    """The evaluation with permutation importance, the worst errors and the figures."""
+    """The evaluation with permutation importance (on a sample of at most
+    ``cfg.permutation_max_rows`` test rows), the worst errors and the figures; ``output`` is the
+    model's prediction of every test row."""
     rows = data.test_inputs
-    output = model.predict_output(rows)
     sample = rows.sample(min(cfg.permutation_max_rows, len(rows)), random_state=seed)
     y_sample = data.y_test[rows.index.get_indexer(sample.index)]
     importance = permutation_importance(

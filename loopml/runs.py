@@ -233,16 +233,3 @@ def log_evaluation(tracking: Tracking, run_id: str, evaluation: Evaluation) -> N
         with tempfile.TemporaryDirectory(prefix="loopml-eval-") as tmp:
             evaluation.write_artifacts(Path(tmp))
             mlflow.log_artifacts(tmp, artifact_path="evaluation")
-
-
-def log_analysis(tracking: Tracking, run_id: str, analysis: Evaluation) -> None:
-    """The selected candidate's figures, importance and worst errors, on its run."""
-    import mlflow
-
-    tracking.activate()
-    with (
-        tempfile.TemporaryDirectory(prefix="loopml-analysis-") as tmp,
-        mlflow.start_run(run_id=run_id),
-    ):
-        analysis.write_artifacts(Path(tmp))
-        mlflow.log_artifacts(tmp, artifact_path="evaluation")

@@ -41,8 +41,9 @@ def fit_cache_key(context: Any, parameters: dict[str, Any]) -> str | None:
 
 
 def evaluation_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache key of the evaluation tasks: the fit they evaluate, settings, stage."""
-    stage = "full" if "evaluation" in parameters else "metrics"
+    """Cache key of the evaluation task: the fit it evaluates, settings, and whether it
+    analyzes too."""
+    stage = "full" if parameters.get("analyze") else "metrics"
     return evaluation_key(
         parameters["candidate"].fit_key,
         parameters["cfg"],

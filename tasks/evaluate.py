@@ -19,25 +19,17 @@ from tasks._policies import IO, evaluation_cache_key
 
 @task(name="evaluate-candidate", cache_key_fn=evaluation_cache_key, persist_result=True)
 def evaluate_candidate(
-    candidate: LoggedCandidate, data: ModelData, cfg: EvaluateConfig, metric: str, seed: int
-) -> Evaluation:
-    """Every test metric, the interval of the primary one, the curves; cached by the fit
-    (:func:`loopml.evaluation.evaluate_candidate`)."""
-    return evaluating.evaluate_candidate(candidate, data, cfg, metric, seed)
-
-
-@task(name="analyze-candidate", cache_key_fn=evaluation_cache_key, persist_result=True)
-def analyze_candidate(
     candidate: LoggedCandidate,
-    evaluation: Evaluation,
     data: ModelData,
     cfg: EvaluateConfig,
     metric: str,
     seed: int,
+    analyze: bool = False,
 ) -> Evaluation:
-    """Permutation importance, worst errors and figures of the selected candidate
-    (:func:`loopml.evaluation.analyze_candidate`)."""
-    return evaluating.analyze_candidate(candidate, evaluation, data, cfg, seed)
+    """Every test metric, the interval of the primary one, the curves; with ``analyze`` also
+    permutation importance, worst errors and figures; cached by the fit
+    (:func:`loopml.evaluation.evaluate_candidate`)."""
+    return evaluating.evaluate_candidate(candidate, data, cfg, metric, seed, analyze)
 
 
 @task(name="log-evaluation", cache_policy=NO_CACHE, **IO)
@@ -45,12 +37,6 @@ def log_evaluation(tracking: Tracking, run_id: str, evaluation: Evaluation) -> N
     """Test metrics and evaluation files on the candidate's run
     (:func:`loopml.runs.log_evaluation`)."""
     runs.log_evaluation(tracking, run_id, evaluation)
-
-
-@task(name="log-analysis", cache_policy=NO_CACHE, **IO)
-def log_analysis(tracking: Tracking, run_id: str, analysis: Evaluation) -> None:
-    """The analysis files on the selected candidate's run (:func:`loopml.runs.log_analysis`)."""
-    runs.log_analysis(tracking, run_id, analysis)
 
 
 @task(name="write-reports", cache_policy=NO_CACHE, **IO)

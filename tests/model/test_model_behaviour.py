@@ -127,6 +127,25 @@ def test_dvc_metrics_and_plots_are_written(trained: dict) -> None:
     }
 
 
+def test_only_the_selected_candidate_is_analyzed_in_mlflow(trained: dict) -> None:
+    """Every candidate's run holds its test metrics and curves; permutation importance, worst
+    errors and figures only the selected one's (one evaluation per candidate, nothing twice)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    analysis = {"permutation_importance.csv", "worst_errors.csv", "roc_curve.png"}
+    result = trained["result"]
+    for cand in result.candidates:
+        files = {Path(a.path).name for a in client.list_artifacts(cand.run_id, "evaluation")}
+        assert {"metrics.json", "roc.csv"} <= files, cand.name
+        if cand.name == result.best:
+            assert analysis <= files
+        else:
+            assert not analysis & files, cand.name
+        metrics = client.get_run(cand.run_id).data.metrics
+        assert metrics["test_roc_auc"] == pytest.approx(cand.test)
+
+
 def test_mlflow_models_predict_cli_on_raw_rows(trained: dict, tmp_path: Path) -> None:
     params = trained["params"]
     rows = _rows(5).drop(columns=["churned", "next_month_spend", "customer_id"])

@@ -97,4 +97,5 @@ def test_evaluation_key_follows_the_fit_and_the_stage() -> None:
         evaluation_cache_key(None, {**params, "candidate": SimpleNamespace(fit_key="fit-2")}) != key
     )
     assert evaluation_cache_key(None, {**params, "cfg": EvaluateConfig(plots=False)}) != key
-    assert evaluation_cache_key(None, {**params, "evaluation": object()}) != key  # the analysis
+    assert evaluation_cache_key(None, {**params, "analyze": True}) != key  # the analysis
+    assert evaluation_cache_key(None, {**params, "analyze": False}) == key
