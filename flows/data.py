@@ -13,8 +13,21 @@ from loopml.features import FeatureSet
 from loopml.quality import ValidationReport
 from loopml.snapshots import Snapshot
 from tasks._policies import STOPPABLE
-from tasks.collect import conform, current_snapshot, read_snapshot, read_source, snapshot
-from tasks.features import fit_transformers, split, write_features
+from tasks.collect import (
+    conform,
+    current_snapshot,
+    read_snapshot,
+    read_source,
+    snapshot,
+    verify_snapshot,
+)
+from tasks.features import (
+    features_key,
+    fit_transformers,
+    previous_features,
+    split,
+    write_features,
+)
 from tasks.validate import (
     check_types,
     enforce,
@@ -95,10 +108,21 @@ def featurize(
     batch: Snapshot | None = None,
 ) -> FeatureSet:
     """Split the validated snapshot (default: the last collected), fit the transformer on train,
-    write the features."""
+    write the features; unless the features on disk were built from the same snapshot, schema,
+    settings and seed."""
     params = load_params(params_path, overrides)
     batch = batch or current_snapshot(current_pointer=params.path("current"))
     require_validated(snapshot_version=batch.version, validation_dir=params.path("validation"))
+    key = features_key(
+        snapshot_version=batch.version,
+        table=params.data.table,
+        cfg=params.features,
+        seed=params.project.seed,
+    )
+    earlier = previous_features(features_dir=params.path("features"), key=key)
+    if earlier is not None:
+        verify_snapshot(snapshot=batch)  # what they were built from is still intact (or restored)
+        return earlier
     frame = read_snapshot(snapshot=batch)
     splits = split(
         frame=frame, table=params.data.table, cfg=params.features.split, seed=params.project.seed
@@ -112,4 +136,5 @@ def featurize(
         out_dir=params.path("features"),
         data_version=batch.version,
         table=params.data.table,
+        key=key,
     )

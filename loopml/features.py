@@ -53,6 +53,8 @@ class FeatureSet:
     classes: list[Any] | None = None
     ordinal_categorical: list[bool] | None = None
     """Which columns of the ordinal matrices are category codes (for tree ensembles)."""
+    key: str = ""
+    """What built it (:func:`loopml.feature_reuse.features_key`); empty: never reused."""
 
     def path(self, name: str) -> Path:
         return Path(self.directory) / name
@@ -278,10 +280,13 @@ def write_features(
     out_dir: Path,
     data_version: str,
     schema: SchemaConfig,
+    key: str = "",
 ) -> FeatureSet:
     """Write the splits, both transformers, their matrices and ``features.json`` (each file
-    atomically)."""
+    atomically; ``features.json`` is removed first and written last, so that files half
+    replaced by a run that failed are never taken for a feature set)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "features.json").unlink(missing_ok=True)
     classes = target_classes(splits.train, schema)
     for name in SPLITS:
         rows = getattr(splits, name)
@@ -306,6 +311,7 @@ def write_features(
         task=schema.task,
         classes=classes,
         ordinal_categorical=categorical_mask(transformers.ordinal),
+        key=key,
     )
     meta = asdict(features)
     meta.pop("directory")

@@ -51,3 +51,10 @@ def current_snapshot(current_pointer: Path) -> Snapshot:
 def read_snapshot(snapshot: Snapshot) -> pd.DataFrame:
     """The rows of a snapshot (:func:`loopml.snapshots.read_snapshot`)."""
     return snapshots.read_snapshot(snapshot)
+
+
+@task(name="verify-snapshot", cache_policy=NO_CACHE, **IO)
+def verify_snapshot(snapshot: Snapshot) -> Path:
+    """The snapshot's file, intact or restored with DVC
+    (:func:`loopml.snapshots.verify_snapshot`)."""
+    return snapshots.verify_snapshot(snapshot)

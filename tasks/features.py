@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from loopml import features, modeldata
+from loopml import feature_reuse, features, modeldata
 from loopml import splits as splitting
 from loopml.config import FeaturesConfig, SchemaConfig, SplitConfig
 from loopml.features import FeatureSet, Transformers
@@ -38,9 +38,23 @@ def write_features(
     out_dir: Path,
     data_version: str,
     table: SchemaConfig,
+    key: str,
 ) -> FeatureSet:
     """Splits, transformer and matrices on disk (:func:`loopml.features.write_features`)."""
-    return features.write_features(splits, transformers, out_dir, data_version, table)
+    return features.write_features(splits, transformers, out_dir, data_version, table, key)
+
+
+@task(name="features-key", cache_policy=NO_CACHE)
+def features_key(snapshot_version: str, table: SchemaConfig, cfg: FeaturesConfig, seed: int) -> str:
+    """What a feature set depends on, as one hash (:func:`loopml.feature_reuse.features_key`)."""
+    return feature_reuse.features_key(snapshot_version, table, cfg, seed)
+
+
+@task(name="previous-features", cache_policy=NO_CACHE)
+def previous_features(features_dir: Path, key: str) -> FeatureSet | None:
+    """The feature set built under the same key, if any
+    (:func:`loopml.feature_reuse.previous_features`)."""
+    return feature_reuse.previous_features(features_dir, key)
 
 
 @task(name="current-features", cache_policy=NO_CACHE)
