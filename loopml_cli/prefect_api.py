@@ -33,7 +33,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-APP = "prefect.server.api.server:create_app"
+APP = "loopml_cli.prefect_server:create_app"
+"""Prefect's server app, with a short ``Retry-After`` on its SQLite 503s
+(:mod:`loopml_cli.prefect_server`)."""
 
 
 def _bind(port: int) -> list[str]:
