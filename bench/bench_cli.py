@@ -166,7 +166,8 @@ def render(times: dict[str, list[float]], started: str, repeat: int) -> str:
         "",
         "The unchanged runs still collect the batch (reading the source, hashing it: the same "
         "snapshot), find the validation done before (same snapshot, suite, schema, settings and "
-        "checks), rebuild the features, take every fit from Prefect's cache, log each candidate "
+        "checks) and the features built before (same snapshot, schema, settings, seed and code; "
+        "the snapshot's md5 checked), take every fit from Prefect's cache, log each candidate "
         "as a child run, evaluate from the cache and decide that nothing changed.",
         "",
         "The last three rows split the fixed cost; each is measured on its own in a new process "
