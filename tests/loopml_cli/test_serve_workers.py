@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from loopml.predlog import read_prediction_log
-from tests.stack import descendants, free_port, wait_http
+from tests.stack import alive, descendants, free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +29,6 @@ REQUESTS, ROWS = 40, 3
 def _records(registry: dict[str, Any], start: int) -> list[dict[str, Any]]:
     rows = registry["test_rows"].iloc[start : start + ROWS].drop(columns=["churned", "customer_id"])
     return json.loads(rows.to_json(orient="records", date_format="iso"))
-
-
-def _alive(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "zombie" not in status.read_text()
-    except OSError:
-        return False
 
 
 def _cmdline(pid: int) -> str:
@@ -93,9 +85,9 @@ def test_two_workers_serve_log_every_prediction_once_and_stop_cleanly(
     assert "Traceback" not in said and "database is locked" not in said, said
     assert "(2 workers)" in said, said
     deadline = time.monotonic() + 15
-    while [pid for pid in workers if _alive(pid)] and time.monotonic() < deadline:
+    while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = {pid: _cmdline(pid) for pid in workers if _alive(pid)}
+    left = {pid: _cmdline(pid) for pid in workers if alive(pid)}
     assert not left, f"left behind: {left}"
 
     records = [r for i in range(REQUESTS) for r in _records(registry, i * ROWS)]

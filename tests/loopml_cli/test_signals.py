@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_dvc_repo, run_cli, small_params
-from tests.stack import descendants, free_port, wait_http
+from tests.stack import alive, descendants, free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -34,15 +34,6 @@ def _project(tmp_path: Path, **overrides: object) -> Path:
     raw = small_params(**overrides)
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return repo / "params.yaml"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
 
 
 def test_a_failure_is_one_clear_error_with_the_log_path(tmp_path: Path) -> None:
@@ -165,9 +156,9 @@ def test_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=30)
     deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(pid) for pid in children):
+    while time.time() < deadline and any(alive(pid) for pid in children):
         time.sleep(0.2)
-    assert not [pid for pid in children if _alive(pid)], "orphans after SIGKILL"
+    assert not [pid for pid in children if alive(pid)], "orphans after SIGKILL"
 
 
 def test_params_outside_a_repository_name_the_command_that_fixes_it(tmp_path: Path) -> None:
