@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -33,6 +34,24 @@ def code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+MODEL_LIBRARIES = ("numpy", "scikit-learn", "torch", "pytorch-lightning", "lightning")
+"""The libraries whose version changes what a fitted model is and how it unpickles."""
+
+
+@functools.cache
+def library_versions(names: tuple[str, ...]) -> str:
+    """``name==version`` of each installed library in ``names`` (``name==absent`` where it is not
+    installed): a key that holds it is not reused after an upgrade (a transformer pickled by
+    scikit-learn 1.5 and unpickled by 1.6 is not guaranteed to behave the same)."""
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name}==absent")
+    return ",".join(found)
+
+
 def fit_key(
     data_fingerprint: str,
     candidate: CandidateConfig,
@@ -42,8 +61,9 @@ def fit_key(
     metric: str,
     shared_budget: float | None = None,
 ) -> str:
-    """Identity of one fitted candidate: data, candidate, trainer settings, seed, code, and
-    ``train.time_budget`` (a fit it cut is not the fit without it)."""
+    """Identity of one fitted candidate: data, candidate, trainer settings, seed, code, the
+    modelling libraries' versions, and ``train.time_budget`` (a fit it cut is not the fit
+    without it)."""
     trainer = _dump(lightning) if candidate.kind == "lightning" else ""
     return "fit-" + _sha(
         data_fingerprint,
@@ -54,6 +74,7 @@ def fit_key(
         metric,
         "" if shared_budget is None else repr(float(shared_budget)),
         code_digest(),
+        library_versions(MODEL_LIBRARIES),
     )
 
 
@@ -63,5 +84,5 @@ def evaluation_key(fit: str, cfg: EvaluateConfig, metric: str, seed: int, stage:
 
 
 def version_fingerprint(data_fingerprint: str, params_digest: str) -> str:
-    """Identity of a model version: data, every parameter, code."""
-    return _sha(data_fingerprint, params_digest, code_digest())
+    """Identity of a model version: data, every parameter, code, the modelling libraries."""
+    return _sha(data_fingerprint, params_digest, code_digest(), library_versions(MODEL_LIBRARIES))

@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from loopml.caching import library_versions
 from loopml.config import FeaturesConfig, SchemaConfig
 from loopml.exceptions import DataValidationError
 from loopml.features import (
@@ -36,13 +37,15 @@ _CODE = [
     )
 ]
 """The modules whose change changes the features built from a snapshot."""
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn")
+"""The libraries that split, transform and store the features (and pickle the transformers)."""
 
 
 def features_key(
     snapshot_version: str, schema: SchemaConfig, cfg: FeaturesConfig, seed: int
 ) -> str:
-    """What a feature set depends on, as one hash."""
-    h = hashlib.sha256(f"{snapshot_version}|{seed}".encode())
+    """What a feature set depends on, as one hash (the libraries' versions included)."""
+    h = hashlib.sha256(f"{snapshot_version}|{seed}|{library_versions(LIBRARIES)}".encode())
     for section in (schema, cfg):
         h.update(json.dumps(section.model_dump(mode="json"), sort_keys=True).encode())
     for module in _CODE:

@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from loopml.caching import library_versions
 from loopml.config import SchemaConfig, ValidateConfig
 from loopml.io import read_json
 from loopml.quality.report import Finding, ValidationReport
@@ -22,13 +23,16 @@ _CODE = sorted(
     key=lambda p: p.name,
 )
 """The modules whose change changes what a validation finds."""
+LIBRARIES = ("great-expectations", "numpy", "pandas", "pyarrow")
+"""The libraries that read the snapshot and run the checks."""
 
 
 def validation_key(
     snapshot_version: str, suite_path: Path, table: SchemaConfig, cfg: ValidateConfig
 ) -> str:
-    """What a validation report depends on, as one hash (no suite file yet: that too)."""
-    h = hashlib.sha256(snapshot_version.encode())
+    """What a validation report depends on, as one hash (no suite file yet: that too; the
+    libraries' versions included)."""
+    h = hashlib.sha256(f"{snapshot_version}|{library_versions(LIBRARIES)}".encode())
     h.update(suite_path.read_bytes() if suite_path.is_file() else b"<no suite>")
     for section in (table, cfg):
         h.update(json.dumps(section.model_dump(mode="json"), sort_keys=True).encode())
