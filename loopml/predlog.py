@@ -145,7 +145,10 @@ class PredictionLog:
         Encoding here, in the caller's thread, spreads its cost over the requests; in the
         writer it came in bursts (a round's worth at once) that held the interpreter lock
         while requests waited."""
-        encoded = [b.encoded() for b in batches]
+        self.append_encoded([b.encoded() for b in batches])
+
+    def append_encoded(self, encoded: list[Encoded]) -> None:
+        """Queue batches encoded earlier (:meth:`PredictionBatch.encoded`) for the writer."""
         with self._cond:
             self._buffer.append(encoded)
             self._appended += 1

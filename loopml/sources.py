@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -54,11 +55,19 @@ def sniff_not_csv(head: bytes) -> str | None:
 
 
 def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd.DataFrame:
+    frames = list(_csv_chunks(data, opts, where, None))
+    return frames[0] if frames else pd.DataFrame()
+
+
+def _csv_chunks(
+    data: str | Path | io.BytesIO, opts: CsvOptions, where: str, chunk_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV file, all at once (``chunk_rows`` None) or ``chunk_rows`` at a time."""
     instead = sniff_not_csv(_head(data))
     if instead:
         raise SourceError(f"{where}: the content is {instead}")
     try:
-        return pd.read_csv(
+        read = pd.read_csv(
             data,
             sep=opts.sep,
             header=0 if opts.header else None,
@@ -67,9 +76,15 @@ def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd
             skipinitialspace=opts.skipinitialspace,
             encoding=opts.encoding,
             low_memory=False,
+            chunksize=chunk_rows,
         )
+        if chunk_rows is None:
+            yield read
+        else:
+            with read as chunks:
+                yield from chunks
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        return
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start : exc.start + 1]
         raise SourceError(
@@ -92,6 +107,18 @@ def _read_parquet(data: str | Path | io.BytesIO, where: str) -> pd.DataFrame:
         raise SourceError(f"{where}: not readable as Parquet ({exc})") from exc
 
 
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The row groups of a Parquet file, ``chunk_rows`` rows at a time (pyarrow)."""
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+        for batch in reader.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise SourceError(f"{path}: not readable as Parquet ({exc})") from exc
+
+
 def _format_of(path: Path, declared: str) -> str:
     if declared != "auto":
         return declared
@@ -103,13 +130,18 @@ def _format_of(path: Path, declared: str) -> str:
     raise SourceError(f"{path}: cannot tell the format from the name; set data.source.file.format")
 
 
-def read_files(path: Path, pattern: str, fmt: str, csv: CsvOptions) -> pd.DataFrame:
-    """One file, or every file of a folder that matches ``pattern``, as one frame."""
+def _files(path: Path, pattern: str) -> list[Path]:
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder (data.source.file.path)")
     files = sorted(p for p in path.glob(pattern) if p.is_file()) if path.is_dir() else [path]
     if not files:
         raise SourceError(f"{path}: no file matches pattern '{pattern}'")
+    return files
+
+
+def read_files(path: Path, pattern: str, fmt: str, csv: CsvOptions) -> pd.DataFrame:
+    """One file, or every file of a folder that matches ``pattern``, as one frame."""
+    files = _files(path, pattern)
     frames = []
     for f in files:
         kind = _format_of(f, fmt)
@@ -196,3 +228,31 @@ def read_batch(source: SourceConfig, root: Path) -> pd.DataFrame:
         time.perf_counter() - started,
     )
     return frame
+
+
+def iter_batch(source: SourceConfig, root: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The batch of :func:`read_batch`, at most ``chunk_rows`` rows at a time.
+
+    Files are streamed (Parquet row groups through pyarrow, CSV through pandas' chunked
+    reader): only one chunk is in memory. The other kinds are read whole, then handed out in
+    slices. Raises :class:`SourceError` as :func:`read_batch` does, an empty batch included.
+    """
+    if source.kind != "file":
+        frame = read_batch(source, root)
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+        return
+    assert source.file is not None
+    f = source.file
+    rows = 0
+    for path in _files(f.path if f.path.is_absolute() else root / f.path, f.pattern):
+        if _format_of(path, f.format) == "parquet":
+            chunks = _parquet_chunks(path, chunk_rows)
+        else:
+            chunks = _csv_chunks(path, f.csv, str(path), chunk_rows)
+        for chunk in chunks:
+            if len(chunk):
+                rows += len(chunk)
+                yield chunk
+    if not rows:
+        raise SourceError(f"{describe_source(source)}: the batch is empty (0 rows)")

@@ -83,6 +83,28 @@ def test_bad_scoring_input_names_the_column_and_writes_nothing(
     assert len(_log(registry)) == before_log
 
 
+def test_a_bad_value_in_the_last_chunk_of_a_file_keeps_nothing(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    """The file is read a chunk at a time: the first two chunks score fine, the third has a
+    bad value; no output file and no logged row, though two chunks were already predicted."""
+    params = registry["params"]
+    bad = generate_churn(2500, seed=5)
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[2400, "age"] = "sixty"
+    bad.to_csv(tmp_path / "late.csv", index=False)
+    scores_dir = params.path("scores")
+    before_files = set(scores_dir.glob("*")) | set(scores_dir.glob(".*"))
+    before_log = len(_log(registry))
+    source = {"kind": "file", "file": {"path": str(tmp_path / "late.csv")}}
+    overrides = {"score": {"source": source, "chunk_rows": 1000}}
+    said = r"late.csv\): column 'age': 1 value.s. are not numbers, e.g. 'sixty'$"
+    with pytest.raises(InputError, match=said):
+        batch_scoring(params_path=_params_path(registry), overrides=overrides)
+    assert set(scores_dir.glob("*")) | set(scores_dir.glob(".*")) == before_files
+    assert len(_log(registry)) == before_log
+
+
 def test_without_a_champion_scoring_says_what_to_do(registry: dict[str, Any]) -> None:
     """An alias no version has: one message naming the model, the alias and the fix."""
     from loopml.exceptions import NoModelYet

@@ -14,7 +14,7 @@ import pytest
 
 from loopml.config import CsvOptions, FileSource, SourceConfig, UrlSource
 from loopml.exceptions import SourceError
-from loopml.sources import read_batch
+from loopml.sources import iter_batch, read_batch
 
 
 def _file_source(path: Path, **kw: object) -> SourceConfig:
@@ -38,6 +38,30 @@ def test_reads_a_folder_of_files(tmp_path: Path, churn_frame: pd.DataFrame) -> N
     (folder / "notes.txt").write_text("ignored by the pattern")
     frame = read_batch(_file_source(folder, pattern="*.csv"), tmp_path)
     assert len(frame) == len(churn_frame)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_file_is_streamed_in_chunks_that_make_up_the_batch(
+    tmp_path: Path, churn_frame: pd.DataFrame, fmt: str
+) -> None:
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    for name, part in (("a", churn_frame.iloc[:1500]), ("b", churn_frame.iloc[1500:])):
+        path = folder / f"{name}.{fmt}"
+        part.to_csv(path, index=False) if fmt == "csv" else part.to_parquet(path, index=False)
+    source = _file_source(folder, pattern=f"*.{fmt}")
+    chunks = list(iter_batch(source, tmp_path, chunk_rows=400))
+    assert [len(c) for c in chunks] == [400, 400, 400, 300] * 2  # a chunk ends with its file
+    whole = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(whole, read_batch(source, tmp_path), check_dtype=fmt == "parquet")
+
+
+@pytest.mark.parametrize("content", ["", "a,b\n"])
+def test_an_empty_file_streams_as_an_empty_batch_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(SourceError, match="the batch is empty"):
+        list(iter_batch(_file_source(path), tmp_path, chunk_rows=10))
 
 
 def test_relative_paths_resolve_against_the_root(tmp_path: Path, churn_frame: pd.DataFrame) -> None:
