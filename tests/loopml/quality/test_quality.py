@@ -216,3 +216,33 @@ def test_a_wrongly_declared_type_is_named_with_examples_before_profiling(
     assert "e.g. 'A" in message and message.count("'A") == 2
     good = check_declared_types(reference, SCHEMA_CFG, CFG, "v-good")
     assert good.success and good.evaluated >= 2 * len(SCHEMA)
+
+
+def test_a_frame_read_from_parquet_is_validated_in_place_and_left_unchanged(
+    tmp_path: Path, batch: pd.DataFrame, suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot read from Parquet is consolidated already: GX gets it as it is (a copy of the
+    whole batch was the peak of a validation) and it comes back unchanged. A frame that is not
+    consolidated is still copied (consolidated) first."""
+    from loopml.quality import gx_run
+
+    given: list[pd.DataFrame] = []
+    run_gx = gx_run._run_gx
+
+    def spy(frame: pd.DataFrame, *args: object, **kwargs: object) -> object:
+        given.append(frame)
+        return run_gx(frame, *args, **kwargs)
+
+    monkeypatch.setattr(gx_run, "_run_gx", spy)
+    batch.to_parquet(tmp_path / "snapshot.parquet", index=False)
+    snapshot = pd.read_parquet(tmp_path / "snapshot.parquet")
+    before = snapshot.copy()
+    assert _validate(snapshot, suite).success
+    assert given and all(frame is snapshot for frame in given)
+    pd.testing.assert_frame_equal(snapshot, before)
+
+    given.clear()
+    scattered = snapshot.copy()
+    scattered["extra"] = 1.0  # one more block: no longer consolidated
+    _validate(scattered, suite)
+    assert given and all(frame is not scattered for frame in given)
