@@ -95,12 +95,13 @@ def _figures(bench: Bench, result: Path) -> dict[str, float]:
     raw = json.loads(result.read_text())
     if bench.script == "bench_data.py":
         # Up to e06d6ea a stage holds one run's figures, later a list of runs.
-        stages = raw[0]["stages"]
-        return {
-            name: (s[-1] if isinstance(s, list) else s)["seconds"]
-            for name, s in stages.items()
+        stages = {
+            name: s[-1] if isinstance(s, list) else s
+            for name, s in raw[0]["stages"].items()
             if name in bench.figures
         }
+        peaks = {f"{name} peak MB": s["peak_mb"] for name, s in stages.items() if "peak_mb" in s}
+        return {name: s["seconds"] for name, s in stages.items()} | peaks
     # Up to e06d6ea one run at the top level, later a list under "runs".
     run = raw["runs"][-1] if "runs" in raw else raw
     return {kind: run[kind]["total"] for kind in bench.figures}
@@ -174,7 +175,8 @@ def render(bench: Bench, results: dict[str, list[dict[str, float]]], rows: int, 
         bench.markers[0],
         f"Measured {started} on {platform.machine()} with {os.cpu_count()} cores "
         f"(`{command}`): {rows:,} rows, {repeat} rounds, order rotated each round; median "
-        f"(min-max) seconds, and the ratio of each median to {first}'s.",
+        f"(min-max) seconds (and peak resident MB of each stage's process where the script "
+        f"records it), and the ratio of each median to {first}'s.",
         "",
         "| figure | "
         + " | ".join(commits)
@@ -183,8 +185,10 @@ def render(bench: Bench, results: dict[str, list[dict[str, float]]], rows: int, 
         + " |",
         "|---|" + "---:|" * (2 * len(commits) - 1),
     ]
-    for figure in (*bench.figures, *(["pipeline"] if bench.total else [])):
-        cells = [spread([r[figure] for r in results[c]], ".2f") for c in commits]
+    peaks = [f"{name} peak MB" for name in bench.figures if f"{name} peak MB" in results[first][0]]
+    for figure in (*bench.figures, *(["pipeline"] if bench.total else []), *peaks):
+        digits = ".0f" if figure in peaks else ".2f"
+        cells = [spread([r[figure] for r in results[c]], digits) for c in commits]
         ratios = [f"{med(c, figure) / med(first, figure):.2f}" for c in commits[1:]]
         lines.append(f"| {figure} | " + " | ".join(cells + ratios) + " |")
     per_base = [statistics.median(r[bench.measured] / r[base] for r in results[c]) for c in commits]
