@@ -144,7 +144,10 @@ def measure(
                     results[commit].append(run)
                     sys.stderr.write(
                         f"  round {i + 1}/{repeat}  {commit}  "
-                        + "  ".join(f"{k} {v:.2f}s" for k, v in run.items())
+                        + "  ".join(
+                            f"{k} {v:.0f}" if k.endswith("MB") else f"{k} {v:.2f}s"
+                            for k, v in run.items()
+                        )
                         + "\n"
                     )
         finally:
