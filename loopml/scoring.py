@@ -178,6 +178,12 @@ class _ScoresFile:
         self.writer.write_table(table)
 
     def _cast(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        if table.schema.names != schema.names:  # e.g. a file of a folder without the id column
+            raise InputError(
+                f"cannot score {self.source}: the output columns {table.schema.names} of a "
+                f"later chunk differ from the first chunk's {schema.names}; give every file "
+                "the same columns"
+            )
         changed = [f.name for f, g in zip(table.schema, schema, strict=True) if f.type != g.type]
         try:
             return table.cast(schema)

@@ -109,3 +109,12 @@ def test_an_id_column_that_changes_type_between_chunks_is_named(
     with pytest.raises(InputError, match=r"column\(s\) \['customer_id'\] change type"):
         _score(iter([first, second]), champion, tmp_path, logged=False)
     assert not list((tmp_path / "scores").glob("*"))
+
+
+def test_chunks_with_other_columns_are_named(tmp_path: Path, champion: LoadedVersion) -> None:
+    """A folder whose second file lacks the id column: the output cannot hold both."""
+    frame = generate_churn(2000, seed=15)
+    first, second = frame.iloc[:1000], frame.iloc[1000:].drop(columns=["customer_id"])
+    with pytest.raises(InputError, match="of a later chunk differ from the first chunk's"):
+        _score(iter([first, second]), champion, tmp_path, logged=False)
+    assert not list((tmp_path / "scores").glob("*"))
