@@ -20,6 +20,8 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -42,21 +44,30 @@ def _floats(rows: Rows, cols: list[str]) -> np.ndarray:
     return np.array([rows.columns[c] for c in cols], dtype=float).T  # None is NaN
 
 
+_DATE_PARTS: dict[str, Callable[[Any], int]] = {
+    "hour": attrgetter("hour"),
+    "weekday": methodcaller("weekday"),  # Monday 0, as pandas' dayofweek
+    "month": attrgetter("month"),
+    "day": attrgetter("day"),
+    "year": attrgetter("year"),
+}
+
+
 def _date_parts(rows: Rows, cols: list[str], parts: Sequence[str]) -> np.ndarray:
-    getters = {
-        "hour": lambda d: d.hour,
-        "weekday": lambda d: d.weekday(),
-        "month": lambda d: d.month,
-        "day": lambda d: d.day,
-        "year": lambda d: d.year,
-    }
+    """Each column's parts, column by column; the checked values are naive datetimes or None
+    (NaN in every part)."""
+    getters = [_DATE_PARTS[part] for part in parts]
     out = np.empty((rows.count, len(cols) * len(parts)), dtype=float)
     k = 0
     for col in cols:
         values = rows.columns[col]
-        for part in parts:
-            get = getters[part]
-            out[:, k] = [np.nan if d is None else get(d) for d in values]
+        gaps = None in values
+        for get in getters:
+            out[:, k] = (
+                [np.nan if d is None else get(d) for d in values]
+                if gaps
+                else list(map(get, values))
+            )
             k += 1
     return out
 
@@ -117,6 +128,8 @@ def _numeric_block(pipe: Any, cols: list[str], kinds: dict[str, str]) -> Block:
         if not isinstance(steps[0], DateParts):
             raise NotCompilable("datetime columns without DateParts")
         parts = tuple(steps[0].parts)
+        if not set(parts) <= _DATE_PARTS.keys():
+            raise NotCompilable(f"date parts {sorted(set(parts) - _DATE_PARTS.keys())}")
         head: Block = lambda rows: _date_parts(rows, cols, parts)  # noqa: E731
         steps = steps[1:]
     else:
@@ -169,7 +182,9 @@ def _categorical_block(pipe: Any, cols: list[str]) -> Block:
         width = int(widths[j])
         part = out[:, start : start + width]
         rows = np.vstack([part[: len(cats[j])], part[n - 2], part[n - 1]])
-        tables.append((col, {cat: i for i, cat in enumerate(cats[j])}, rows))
+        index: dict[Any, int] = {cat: i for i, cat in enumerate(cats[j])}
+        index[None] = len(index) + 1  # the table's last row; the unseen row comes before it
+        tables.append((col, index, rows))
         start += width
     if start != out.shape[1]:
         raise NotCompilable("one-hot widths do not add up")
@@ -177,8 +192,8 @@ def _categorical_block(pipe: Any, cols: list[str]) -> Block:
     def block(rows: Rows) -> np.ndarray:
         parts = []
         for col, index, table in tables:
-            unseen, missing = len(index), len(index) + 1
-            codes = [missing if v is None else index.get(v, unseen) for v in rows.columns[col]]
+            # A missing value (None) has its own row in ``index``; anything unknown is unseen.
+            codes = list(map(index.get, rows.columns[col], repeat(len(index) - 1)))
             parts.append(table[codes])
         return np.hstack(parts)
 

@@ -57,9 +57,7 @@ class ServedModel:
         x = self.compiled(rows)
         if self.predict is not None:
             return self.predict(x)
-        if self.model.task == "classification":
-            return self.model.predictor.predict_proba(x)
-        return np.asarray(self.model.predictor.predict(x), dtype=float)
+        return self.model.output_of(x)
 
 
 def serve_version(loaded: LoadedVersion, alias: str) -> ServedModel:

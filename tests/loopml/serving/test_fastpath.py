@@ -3,6 +3,7 @@ feature configuration; what it cannot reproduce falls back to the reference path
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from loopml.config import FeaturesConfig
 from loopml.exceptions import InputError
 from loopml.features import fit_transformer, fit_transformers
 from loopml.pyfunc import LoopmlModel
-from loopml.serving.fastpath import compile_features
+from loopml.serving.fastpath import _date_parts, compile_features
 from loopml.serving.inputs import COLUMNAR_ROWS, Rows, _check_value, check_rows, rows_frame
 from tests.loopml.serving.sample import churn_sample
 
@@ -288,3 +289,41 @@ def test_rows_checked_for_one_model_are_aligned_to_the_next() -> None:
     joined = Rows.concat([aligned, new.aligned(names)])
     assert joined.count == 3 and joined.columns["age"] == [41.5, 41.5, 41.5]
     assert old.aligned(["age"]).records() == [{"age": 41.5}, {"age": 41.5}]
+
+
+PARTS = ("hour", "weekday", "month", "day", "year")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.none() | st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_date_parts_are_the_calendar_parts(stamps: list[datetime | None]) -> None:
+    """The array arithmetic on ``datetime64`` gives each stamp's calendar parts, before 1970
+    and far from it too; a missing stamp is NaN in every part."""
+    got = _date_parts(Rows({"t": stamps}, len(stamps)), ["t"], PARTS)
+    expected = [
+        [np.nan] * 5 if d is None else [d.hour, d.weekday(), d.month, d.day, d.year] for d in stamps
+    ]
+    np.testing.assert_array_equal(got, np.array(expected, dtype=float))
+
+
+def test_records_lacking_optional_columns_are_checked_by_column() -> None:
+    """Records without some optional columns, and one that is a dict subclass, are checked the
+    columnar way too: the absent values are missing, the others typed."""
+
+    class Record(dict):
+        pass
+
+    records = [dict(GOOD) for _ in range(COLUMNAR_ROWS)] + [Record(GOOD)]
+    del records[2]["plan"], records[5]["age"]
+    rows = check_rows(records, KINDS, frozenset({"n", "flag", "at"}))
+    assert rows.count == len(records)
+    assert rows.columns["plan"][2] is None and rows.columns["plan"][3] == "pro"
+    assert rows.columns["age"][5] is None and rows.columns["age"][8] == 41.5
+    with pytest.raises(InputError, match=r"missing column\(s\) in record 2: \['plan'\]"):
+        check_rows(records, KINDS, frozenset(KINDS))
