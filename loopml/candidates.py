@@ -26,6 +26,8 @@ class LoggedCandidate:
     """Identity of the fit (data, candidate, settings, seed, code): the evaluation cache key."""
     out_of_time: bool = False
     """Its time budget ran out (it is still a candidate, with the best it reached)."""
+    encoding: str = "onehot"
+    """The feature representation it was fitted on (:data:`loopml.features.ENCODINGS`)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class Encoding:
     x_val: np.ndarray
     categorical: list[bool] | None = None
     """Which columns are category codes (the ordinal representation)."""
+    x_test: np.ndarray | None = None
+    """The test matrix the features stage wrote, memory-mapped (read only where used)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def load_model_data(
             transformer=joblib.load(features.path(transformer_file(encoding))),
             x_train=np.load(features.path(matrix_file("train", encoding))),
             x_val=np.load(features.path(matrix_file("val", encoding))),
+            x_test=np.load(features.path(matrix_file("test", encoding)), mmap_mode="r"),
             categorical=features.ordinal_categorical if encoding == "ordinal" else None,
         )
         for encoding in ENCODINGS

@@ -65,7 +65,10 @@ class LoopmlModel(mlflow.pyfunc.PythonModel):
 
     def predict_output(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification) or predictions (regression) for raw rows."""
-        x = self.features(frame)
+        return self.output_of(self.features(frame))
+
+    def output_of(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities (classification) or predictions (regression) for feature rows."""
         if self.task == "classification":
             return self.predictor.predict_proba(x)
         return np.asarray(self.predictor.predict(x), dtype=float)

@@ -212,6 +212,7 @@ def log_candidate(
         val_score=fit.val_score,
         fit_key=fit.key,
         out_of_time=fit.out_of_time,
+        encoding=fit.encoding,
     )
 
 
