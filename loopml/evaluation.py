@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from loopml.candidates import LoggedCandidate
-from loopml.config import LOWER_IS_BETTER, EvaluateConfig
+from loopml.config import EvaluateConfig
+from loopml.importance import permutation_importance
 from loopml.io import write_json
-from loopml.metrics import bootstrap_interval, fast_metric, metrics_for
+from loopml.metrics import bootstrap_interval, metrics_for
 from loopml.modeldata import ModelData
 from loopml.plots import Curves, curves_for, figures_for
 from loopml.pyfunc import LoopmlModel
@@ -178,63 +179,6 @@ def analyze_model(
         else {}
     )
     return replace(evaluation, importance=importance, worst=worst, figures=figures)
-
-
-def _metric(model: LoopmlModel, x: np.ndarray, y: np.ndarray, metric: str) -> float:
-    """One metric of the model on already transformed features."""
-    output = model.output_of(x)
-    return fast_metric(metric, model.task, y, output)
-
-
-def permutation_importance(
-    model: LoopmlModel,
-    rows: pd.DataFrame,
-    y: np.ndarray,
-    metric: str,
-    repeats: int,
-    seed: int,
-) -> pd.DataFrame:
-    """Drop of ``metric`` when one raw input column is shuffled (positive = the model uses it).
-
-    The first shuffle of each column goes through the feature transformer and shows which model
-    features depend on that column; further shuffles permute those features' rows directly
-    (the same result, since each such feature is a function of that column alone) and skip the
-    transformer. Where a feature depends on several columns, every shuffle is transformed.
-    """
-    rng = np.random.default_rng(seed)
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    x = model.features(rows)
-    base = _metric(model, x, y, metric)
-    columns = list(model.input_kinds)
-    first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    owners = np.zeros(x.shape[1], dtype=int)
-    for col in columns:
-        order = rng.permutation(len(rows))
-        shuffled = rows.copy()
-        shuffled[col] = shuffled[col].to_numpy()[order]
-        xs = model.features(shuffled)
-        block = np.flatnonzero(~(np.isclose(xs, x) | (np.isnan(xs) & np.isnan(x))).all(axis=0))
-        owners[block] += 1
-        first[col] = (xs, block)
-    separable = bool((owners <= 1).all())
-    records = []
-    for col in columns:
-        xs, block = first[col]
-        drops = [sign * (base - _metric(model, xs, y, metric))]
-        for _ in range(repeats - 1):
-            order = rng.permutation(len(rows))
-            if separable:
-                xp = x.copy()
-                xp[:, block] = x[order][:, block]
-            else:
-                shuffled = rows.copy()
-                shuffled[col] = shuffled[col].to_numpy()[order]
-                xp = model.features(shuffled)
-            drops.append(sign * (base - _metric(model, xp, y, metric)))
-        records.append(
-            {"feature": col, "importance": float(np.mean(drops)), "std": float(np.std(drops))}
-        )
-    return pd.DataFrame(records).sort_values("importance", ascending=False, ignore_index=True)
 
 
 def worst_errors(
