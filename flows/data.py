@@ -14,11 +14,9 @@ from loopml.quality import ValidationReport
 from loopml.snapshots import Snapshot
 from tasks._policies import STOPPABLE
 from tasks.collect import (
-    conform,
+    collect_snapshot,
     current_snapshot,
     read_snapshot,
-    read_source,
-    snapshot,
     verify_snapshot,
 )
 from tasks.features import (
@@ -41,16 +39,14 @@ from tasks.validate import (
 
 @flow(name="collect", **STOPPABLE)
 def collect(params_path: str = "params.yaml", overrides: dict[str, Any] | None = None) -> Snapshot:
-    """Read a batch from ``data.source``, conform it to ``data.schema``, snapshot it with DVC."""
+    """Read a batch from ``data.source``, conform it to ``data.schema``, snapshot it with DVC
+    (``data.chunk_rows`` rows at a time)."""
     params = load_params(params_path, overrides)
-    raw = read_source(source=params.data.source, root=params.root)
-    frame = conform(frame=raw, table=params.data.table, clean=params.data.clean)
-    return snapshot(
-        frame=frame,
-        source=params.data.source,
+    return collect_snapshot(
+        data=params.data,
+        root=params.root,
         snapshots_dir=params.path("snapshots"),
         current_pointer=params.path("current"),
-        versioning=params.data.versioning,
     )
 
 

@@ -43,14 +43,28 @@ class Snapshot:
     dvc_tracked: bool
 
 
-def _store(frame: pd.DataFrame, snapshots_dir: Path) -> tuple[Path, str, bool]:
-    """Write ``frame`` to ``<md5>.parquet`` atomically: (path, md5, whether it already existed)."""
+@dataclass(frozen=True)
+class Written:
+    """A batch written to a staging file (:func:`staging_path`), not yet a snapshot."""
+
+    staging: Path
+    rows: int
+    columns: list[str]
+
+
+def staging_path(snapshots_dir: Path) -> Path:
+    """A new staging file in ``snapshots_dir`` (on the snapshots' file system: the rename to
+    ``<md5>.parquet`` is atomic)."""
     snapshots_dir.mkdir(parents=True, exist_ok=True)
-    staging = snapshots_dir / f".staging-{os.getpid()}-{time.time_ns()}.parquet"
-    write_parquet(staging, frame)
+    return snapshots_dir / f".staging-{os.getpid()}-{time.time_ns()}.parquet"
+
+
+def _store(staging: Path) -> tuple[Path, str, bool]:
+    """Move a written staging file to ``<md5>.parquet`` beside it: (path, md5, whether it
+    already existed). The staging file is gone afterwards, whatever happens."""
     try:
         version = file_md5(staging)
-        final = snapshots_dir / f"{version}.parquet"
+        final = staging.with_name(f"{version}.parquet")
         existed = final.exists() and file_md5(final) == version
         if existed:
             staging.unlink()
@@ -101,14 +115,25 @@ def write_snapshot(
     """
     if frame.empty:
         raise SourceError(f"{source}: refusing to snapshot an empty batch")
-    final, version, existed = _store(frame, snapshots_dir)
+    staging = write_parquet(staging_path(snapshots_dir), frame)  # atomic: all or nothing
+    written = Written(staging, len(frame), [str(c) for c in frame.columns])
+    return publish_snapshot(written, current_pointer, source, versioning)
+
+
+def publish_snapshot(
+    written: Written, current_pointer: Path, source: str, versioning: VersioningConfig
+) -> Snapshot:
+    """The staging file as an immutable snapshot: renamed to its md5, versioned with DVC,
+    ``current`` pointed to it. On any failure the new snapshot and its ``.dvc`` file are
+    removed (the staging file too); an earlier identical snapshot is left alone."""
+    final, version, existed = _store(written.staging)
     if versioning.enabled:
         _version_with_dvc(final, version, existed, versioning)
     snap = Snapshot(
         version=version,
         path=str(final),
-        rows=len(frame),
-        columns=list(frame.columns),
+        rows=written.rows,
+        columns=written.columns,
         source=source,
         dvc_tracked=versioning.enabled,
     )
@@ -120,7 +145,7 @@ def write_snapshot(
     log.info(
         "snapshot %s (%s rows)%s%s",
         final.name,
-        f"{len(frame):,}",
+        f"{written.rows:,}",
         "" if existed else " written",
         ", versioned with DVC" if versioning.enabled else "",
     )

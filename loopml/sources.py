@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -54,15 +54,25 @@ def sniff_not_csv(head: bytes) -> str | None:
     return None
 
 
-def _read_csv(data: str | Path | io.BytesIO, opts: CsvOptions, where: str) -> pd.DataFrame:
-    frames = list(_csv_chunks(data, opts, where, None))
+def _read_csv(
+    data: str | Path | io.BytesIO, opts: CsvOptions, where: str, text: Collection[str] = ()
+) -> pd.DataFrame:
+    frames = list(_csv_chunks(data, opts, where, None, text))
     return frames[0] if frames else pd.DataFrame()
 
 
 def _csv_chunks(
-    data: str | Path | io.BytesIO, opts: CsvOptions, where: str, chunk_rows: int | None
+    data: str | Path | io.BytesIO,
+    opts: CsvOptions,
+    where: str,
+    chunk_rows: int | None,
+    text: Collection[str] = (),
 ) -> Iterator[pd.DataFrame]:
-    """The rows of a CSV file, all at once (``chunk_rows`` None) or ``chunk_rows`` at a time."""
+    """The rows of a CSV file, all at once (``chunk_rows`` None) or ``chunk_rows`` at a time.
+
+    The columns in ``text`` (categorical ones) are read as text, not guessed: a code column
+    then reads the same whatever else a chunk holds (``7``, not ``7.0`` beside a missing value,
+    and not ``7`` in one chunk and ``7.0`` in the next)."""
     instead = sniff_not_csv(_head(data))
     if instead:
         raise SourceError(f"{where}: the content is {instead}")
@@ -77,6 +87,7 @@ def _csv_chunks(
             encoding=opts.encoding,
             low_memory=False,
             chunksize=chunk_rows,
+            dtype=dict.fromkeys(text, str) or None,
         )
         if chunk_rows is None:
             yield read
@@ -139,20 +150,27 @@ def _files(path: Path, pattern: str) -> list[Path]:
     return files
 
 
-def read_files(path: Path, pattern: str, fmt: str, csv: CsvOptions) -> pd.DataFrame:
-    """One file, or every file of a folder that matches ``pattern``, as one frame."""
+def read_files(
+    path: Path, pattern: str, fmt: str, csv: CsvOptions, text: Collection[str] = ()
+) -> pd.DataFrame:
+    """One file, or every file of a folder that matches ``pattern``, as one frame (``text``:
+    CSV columns read as text)."""
     files = _files(path, pattern)
     frames = []
     for f in files:
         kind = _format_of(f, fmt)
-        frames.append(_read_csv(f, csv, str(f)) if kind == "csv" else _read_parquet(f, str(f)))
+        frames.append(
+            _read_csv(f, csv, str(f), text) if kind == "csv" else _read_parquet(f, str(f))
+        )
     frames = [f for f in frames if len(f.columns)]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out.attrs[TYPED] = all(_format_of(f, fmt) == "parquet" for f in files)
     return out
 
 
-def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFrame:
+def read_url(
+    url: str, fmt: str, csv: CsvOptions, timeout_s: float, text: Collection[str] = ()
+) -> pd.DataFrame:
     import requests
 
     where = redact_url(url)
@@ -166,13 +184,20 @@ def read_url(url: str, fmt: str, csv: CsvOptions, timeout_s: float) -> pd.DataFr
         raise SourceError(f"{where}: HTTP {resp.status_code}", transient=resp.status_code >= 500)
     buf = io.BytesIO(resp.content)
     if fmt == "csv":
-        return _read_csv(buf, csv, where)
+        return _read_csv(buf, csv, where, text)
     frame = _read_parquet(buf, where)
     frame.attrs[TYPED] = True
     return frame
 
 
 def read_sql(url: str, query: str) -> pd.DataFrame:
+    frames = list(_sql_chunks(url, query, None))
+    return frames[0] if frames else pd.DataFrame()
+
+
+def _sql_chunks(url: str, query: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The rows of a query, all at once (``chunk_rows`` None) or ``chunk_rows`` at a time from
+    a server-side cursor (``stream_results``: the driver does not fetch every row first)."""
     import sqlalchemy as sa
 
     where = redact_url(url)  # the reference as written, or the URL with its password masked
@@ -182,7 +207,11 @@ def read_sql(url: str, query: str) -> pd.DataFrame:
         raise SourceError(f"{where}: not a usable SQLAlchemy URL ({redact(str(exc))})") from None
     try:
         with engine.connect() as conn:
-            return pd.read_sql_query(sa.text(query), conn)
+            if chunk_rows is None:
+                yield pd.read_sql_query(sa.text(query), conn)
+                return
+            streamed = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
+            yield from pd.read_sql_query(sa.text(query), streamed, chunksize=chunk_rows)
     except sa.exc.OperationalError as exc:
         raise SourceError(
             f"{where}: unreachable ({redact(str(exc.orig))})", transient=True
@@ -193,8 +222,9 @@ def read_sql(url: str, query: str) -> pd.DataFrame:
         engine.dispose()
 
 
-def read_batch(source: SourceConfig, root: Path) -> pd.DataFrame:
-    """One batch from ``source``; relative file paths resolve against ``root``.
+def read_batch(source: SourceConfig, root: Path, text: Collection[str] = ()) -> pd.DataFrame:
+    """One batch from ``source``; relative file paths resolve against ``root``; ``text``: CSV
+    columns read as text (the categorical ones).
 
     Raises :class:`SourceError` for a missing or unreadable source or an empty batch
     (``transient`` where a retry may help).
@@ -209,12 +239,12 @@ def read_batch(source: SourceConfig, root: Path) -> pd.DataFrame:
         assert source.file is not None
         f = source.file
         frame = read_files(
-            f.path if f.path.is_absolute() else root / f.path, f.pattern, f.format, f.csv
+            f.path if f.path.is_absolute() else root / f.path, f.pattern, f.format, f.csv, text
         )
     elif source.kind == "url":
         assert source.url is not None
         u = source.url
-        frame = read_url(u.url, u.format, u.csv, u.timeout_s)
+        frame = read_url(u.url, u.format, u.csv, u.timeout_s, text)
     else:
         assert source.sql is not None
         frame = read_sql(source.sql.url, source.sql.query)
@@ -230,29 +260,49 @@ def read_batch(source: SourceConfig, root: Path) -> pd.DataFrame:
     return frame
 
 
-def iter_batch(source: SourceConfig, root: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def iter_batch(
+    source: SourceConfig, root: Path, chunk_rows: int, text: Collection[str] = ()
+) -> Iterator[pd.DataFrame]:
     """The batch of :func:`read_batch`, at most ``chunk_rows`` rows at a time.
 
     Files are streamed (Parquet row groups through pyarrow, CSV through pandas' chunked
-    reader): only one chunk is in memory. The other kinds are read whole, then handed out in
-    slices. Raises :class:`SourceError` as :func:`read_batch` does, an empty batch included.
+    reader), and so are queries (a server-side cursor): only one chunk is in memory. The
+    generator and URLs are read whole, then handed out in slices. A chunk carries
+    :data:`TYPED` where :func:`read_batch`'s frame would (every file Parquet). Raises
+    :class:`SourceError` as :func:`read_batch` does, an empty batch included.
     """
+    rows = 0
+    for chunk in _chunks(source, root, chunk_rows, text):
+        if len(chunk):
+            rows += len(chunk)
+            yield chunk
+    if not rows:
+        raise SourceError(f"{describe_source(source)}: the batch is empty (0 rows)")
+
+
+def _chunks(
+    source: SourceConfig, root: Path, chunk_rows: int, text: Collection[str]
+) -> Iterator[pd.DataFrame]:
+    if source.kind == "sql":
+        assert source.sql is not None
+        yield from _sql_chunks(source.sql.url, source.sql.query, chunk_rows)
+        return
     if source.kind != "file":
-        frame = read_batch(source, root)
+        frame = read_batch(source, root, text)
         for start in range(0, len(frame), chunk_rows):
-            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+            chunk = frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+            chunk.attrs = dict(frame.attrs)
+            yield chunk
         return
     assert source.file is not None
     f = source.file
-    rows = 0
-    for path in _files(f.path if f.path.is_absolute() else root / f.path, f.pattern):
+    files = _files(f.path if f.path.is_absolute() else root / f.path, f.pattern)
+    typed = all(_format_of(path, f.format) == "parquet" for path in files)
+    for path in files:
         if _format_of(path, f.format) == "parquet":
             chunks = _parquet_chunks(path, chunk_rows)
         else:
-            chunks = _csv_chunks(path, f.csv, str(path), chunk_rows)
+            chunks = _csv_chunks(path, f.csv, str(path), chunk_rows, text)
         for chunk in chunks:
-            if len(chunk):
-                rows += len(chunk)
-                yield chunk
-    if not rows:
-        raise SourceError(f"{describe_source(source)}: the batch is empty (0 rows)")
+            chunk.attrs[TYPED] = typed
+            yield chunk

@@ -1,4 +1,5 @@
-"""collect: read a batch from the configured source, conform it to the schema, snapshot it."""
+"""collect: read a batch from the configured source, conform it to the schema, snapshot it;
+and read the snapshot back for the later stages."""
 
 from __future__ import annotations
 
@@ -8,37 +9,19 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from loopml import schema, snapshots, sources
-from loopml.config import CleanConfig, SchemaConfig, SourceConfig, VersioningConfig
+from loopml import collect, snapshots
+from loopml.config import DataConfig
 from loopml.snapshots import Snapshot
 from tasks._policies import IO
 
 
-@task(name="read-source", cache_policy=NO_CACHE, **IO)
-def read_source(source: SourceConfig, root: Path) -> pd.DataFrame:
-    """One batch from ``source`` (:func:`loopml.sources.read_batch`)."""
-    return sources.read_batch(source, root)
-
-
-@task(name="conform", cache_policy=NO_CACHE)
-def conform(frame: pd.DataFrame, table: SchemaConfig, clean: CleanConfig) -> pd.DataFrame:
-    """The declared columns in their declared kinds, and the derived columns
-    (:func:`loopml.schema.conform_batch`)."""
-    return schema.conform_batch(frame, table, clean)
-
-
-@task(name="snapshot", cache_policy=NO_CACHE, **IO)
-def snapshot(
-    frame: pd.DataFrame,
-    source: SourceConfig,
-    snapshots_dir: Path,
-    current_pointer: Path,
-    versioning: VersioningConfig,
+@task(name="collect-snapshot", cache_policy=NO_CACHE, **IO)
+def collect_snapshot(
+    data: DataConfig, root: Path, snapshots_dir: Path, current_pointer: Path
 ) -> Snapshot:
-    """An immutable, DVC-versioned snapshot (:func:`loopml.snapshots.write_snapshot`)."""
-    return snapshots.write_snapshot(
-        frame, snapshots_dir, current_pointer, sources.describe_source(source), versioning
-    )
+    """The batch of ``data.source``, conformed, as an immutable DVC-versioned snapshot, written
+    a chunk at a time (:func:`loopml.collect.collect_snapshot`)."""
+    return collect.collect_snapshot(data, root, snapshots_dir, current_pointer)
 
 
 @task(name="current-snapshot", cache_policy=NO_CACHE)

@@ -264,3 +264,8 @@ class DataConfig(Section):
     table: SchemaConfig = Field(alias="schema")
     clean: CleanConfig = CleanConfig()
     versioning: VersioningConfig = VersioningConfig()
+    chunk_rows: int = Field(
+        250_000,
+        gt=0,
+        description="Rows collect reads, conforms and writes at a time (bounds its memory).",
+    )

@@ -102,6 +102,35 @@ def test_a_snapshot_on_a_full_disk_leaves_nothing_and_says_where(
     assert json.loads(pointer.read_text()) == {"version": "earlier"}  # current is unchanged
 
 
+def test_a_streamed_collect_on_a_full_disk_leaves_nothing_and_says_where(
+    small_disk: Callable[[int], Path], tmp_path: Path
+) -> None:
+    """The disk fills while collect appends chunks to its staging file."""
+    from loopml.collect import collect_snapshot
+    from loopml.config import DataConfig
+
+    batch = tmp_path / "batch.parquet"
+    _frame(60_000).to_parquet(batch, index=False)
+    data = DataConfig.model_validate(
+        {
+            "source": {"kind": "file", "file": {"path": str(batch)}},
+            "schema": {"columns": dict.fromkeys("abcd", "numeric"), "target": "d"},
+            "chunk_rows": 5_000,
+            "versioning": {"enabled": False},
+        }
+    )
+    disk = small_disk(256 * KB)  # a few chunks fit (~40 KB each), not twelve
+    pointer = tmp_path / "current.json"
+    pointer.write_text('{"version": "earlier"}')
+    with pytest.raises(StorageError) as err:
+        collect_snapshot(data, tmp_path, disk / "snapshots", pointer)
+    message = str(err.value)
+    assert str(disk / "snapshots") in message
+    assert "No space left on device" in message and "nothing was kept" in message
+    assert list((disk / "snapshots").iterdir()) == []  # no snapshot, no staging file
+    assert json.loads(pointer.read_text()) == {"version": "earlier"}
+
+
 def test_a_full_disk_under_the_dvc_cache_leaves_no_partial_copy(
     small_disk: Callable[[int], Path],
 ) -> None:

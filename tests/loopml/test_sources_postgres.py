@@ -104,3 +104,31 @@ def test_unreachable_database_is_transient(dvc_repo: Path, monkeypatch: pytest.M
     with pytest.raises(SourceError, match="unreachable") as info:
         read_batch(source, dvc_repo)
     assert info.value.transient and "secret" not in str(info.value)
+
+
+def test_a_query_streams_from_a_server_side_cursor(
+    dvc_repo: Path, pg_table: tuple[str, pd.DataFrame]
+) -> None:
+    """``iter_batch`` hands a query's rows out ``chunk_rows`` at a time, and collect writes them
+    as they come: the snapshot reads back as the whole query, conformed at once."""
+    from loopml.collect import collect_snapshot
+    from loopml.config import DataConfig
+    from loopml.schema import conform_batch
+    from loopml.sources import iter_batch
+
+    table, _ = pg_table
+    query = f'SELECT * FROM "{table}" ORDER BY customer_id'
+    source = {"kind": "sql", "sql": {"url": PG_URL, "query": query}}
+    data = DataConfig.model_validate(
+        {"source": source, "schema": SCHEMA_CFG.model_dump(), "chunk_rows": 600}
+    )
+    assert [len(c) for c in iter_batch(data.source, dvc_repo, 600)] == [600, 600, 600, 200]
+    snap = collect_snapshot(data, dvc_repo, dvc_repo / "streamed", dvc_repo / "streamed.json")
+    whole = conform_batch(read_batch(data.source, dvc_repo), data.table, data.clean)
+    pd.testing.assert_frame_equal(pd.read_parquet(snap.path), whole)
+    assert snap.rows == 2000 and snap.dvc_tracked
+    empty = SourceConfig(
+        kind="sql", sql=SqlSource(url=PG_URL, query=f'SELECT * FROM "{table}" WHERE false')
+    )
+    with pytest.raises(SourceError, match="empty"):
+        list(iter_batch(empty, dvc_repo, 600))
