@@ -131,9 +131,9 @@ def collect_snapshot(
     except _MixedTypes as mixed:
         remove_quietly(staging)
         log.warning(
-            "column '%s': its values from row %s on read as %s, the rows before as %s; reading "
-            "the batch whole instead of %s rows at a time (data.chunk_rows), so its type "
-            "follows all of its values",
+            "column '%s': the chunk from row %s on reads as %s where the rows before read as "
+            "%s; reading the batch whole instead of %s rows at a time (data.chunk_rows), so its "
+            "type follows all of its values",
             mixed.column, f"{mixed.first_row:,}", mixed.found, mixed.kept, f"{data.chunk_rows:,}",
         )  # fmt: skip
         raw = read_batch(data.source, root, _text_columns(data))
