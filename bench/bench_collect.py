@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_scoring import run, write_batch  # noqa: E402
-from bench.common import new_project, parse_bench_args, spread, write_section  # noqa: E402
+from bench.common import arms_rows, new_project, parse_bench_args, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
@@ -122,8 +121,7 @@ def _same_rows(a: Path, b: Path) -> None:
 
 
 def render(results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
-    arms = list(results)
-    base = arms[1]
+    base = list(results)[1]
     lines = [
         markers(args.rows, args.format)[0],
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with "
@@ -133,16 +131,8 @@ def render(results: dict[str, dict[str, list[float]]], args: argparse.Namespace)
         f"project each run; median (min-max) of {args.repeat} runs per arm, the arms "
         "alternating; both arms' snapshots read back equal.",
         "",
-        "| arm | wall s | peak GB | wall vs baseline | peak vs baseline |",
-        "|---|---:|---:|---:|---:|",
+        *arms_rows(results, base),
     ]
-    for arm in arms:
-        wall = statistics.median(results[arm]["wall"]) / statistics.median(results[base]["wall"])
-        peak = statistics.median(results[arm]["peak"]) / statistics.median(results[base]["peak"])
-        lines.append(
-            f"| {arm} | {spread(results[arm]['wall'])} | {spread(results[arm]['peak'], '.2f')} "
-            f"| {wall:.2f}x | {peak:.2f}x |"
-        )
     lines.append(markers(args.rows, args.format)[1])
     return "\n".join(lines)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import new_project, parse_bench_args, spread, write_section  # noqa: E402
+from bench.common import arms_rows, new_project, parse_bench_args, write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PIECE = 1_000_000
@@ -127,8 +126,7 @@ def measure(rows: int, repeat: int, baseline: str, tmp: Path) -> dict[str, dict[
 
 
 def render(rows: int, results: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> str:
-    arms = list(results)
-    base = arms[1]
+    base = list(results)[1]
     lines = [
         markers(rows)[0],
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with "
@@ -137,16 +135,8 @@ def render(rows: int, results: dict[str, dict[str, list[float]]], args: argparse
         f"{rows:,} rows, `score.chunk_rows: 100000`, prediction log on (a new SQLite log each "
         f"run); median (min-max) of {args.repeat} runs per arm, the arms alternating.",
         "",
-        "| arm | wall s | peak GB | wall vs baseline | peak vs baseline |",
-        "|---|---:|---:|---:|---:|",
+        *arms_rows(results, base),
     ]
-    for arm in arms:
-        wall = statistics.median(results[arm]["wall"]) / statistics.median(results[base]["wall"])
-        peak = statistics.median(results[arm]["peak"]) / statistics.median(results[base]["peak"])
-        lines.append(
-            f"| {arm} | {spread(results[arm]['wall'])} | {spread(results[arm]['peak'], '.2f')} "
-            f"| {wall:.2f}x | {peak:.2f}x |"
-        )
     lines.append(markers(rows)[1])
     return "\n".join(lines)
 

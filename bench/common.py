@@ -31,6 +31,23 @@ def spread(values: Sequence[float], fmt: str = ".1f") -> str:
     return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
+def arms_rows(results: dict[str, dict[str, list[float]]], base: str) -> list[str]:
+    """Table rows ``| arm | wall s | peak GB | wall vs baseline | peak vs baseline |`` of each
+    arm's ``wall`` and ``peak`` runs, the ratios of medians against the arm ``base``."""
+    rows = [
+        "| arm | wall s | peak GB | wall vs baseline | peak vs baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for arm, runs in results.items():
+        wall = statistics.median(runs["wall"]) / statistics.median(results[base]["wall"])
+        peak = statistics.median(runs["peak"]) / statistics.median(results[base]["peak"])
+        rows.append(
+            f"| {arm} | {spread(runs['wall'])} | {spread(runs['peak'], '.2f')} "
+            f"| {wall:.2f}x | {peak:.2f}x |"
+        )
+    return rows
+
+
 def write_section(doc: Path, section: str, markers: tuple[str, str], heading: str) -> None:
     """Replace the text from ``markers[0]`` to ``markers[1]`` in ``doc`` by ``section`` (which
     carries both markers); without them, append ``heading`` and ``section``."""
