@@ -83,13 +83,8 @@ def _fit_chunk(table: pa.Table, schema: pa.Schema, first_row: int) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _text_columns(data: DataConfig) -> list[str]:
-    """The columns read as text from CSV: the categorical ones."""
-    return [c for c, kind in data.table.columns.items() if kind == "categorical"]
-
-
 def _conformed(data: DataConfig, root: Path) -> Iterator[pd.DataFrame]:
-    for chunk in iter_batch(data.source, root, data.chunk_rows, _text_columns(data)):
+    for chunk in iter_batch(data.source, root, data.chunk_rows, data.table.text_columns):
         yield conform_batch(chunk, data.table, data.clean)
 
 
@@ -136,7 +131,7 @@ def collect_snapshot(
             "type follows all of its values",
             mixed.column, f"{mixed.first_row:,}", mixed.found, mixed.kept, f"{data.chunk_rows:,}",
         )  # fmt: skip
-        raw = read_batch(data.source, root, _text_columns(data))
+        raw = read_batch(data.source, root, data.table.text_columns)
         frame = conform_batch(raw, data.table, data.clean)
         return write_snapshot(frame, snapshots_dir, current_pointer, source, data.versioning)
     except OSError as exc:

@@ -239,6 +239,11 @@ class SchemaConfig(Section):
         return {n: (s.expr, kinds[n]) for n, s in self.derived.items() if n in needed}
 
     @property
+    def text_columns(self) -> list[str]:
+        """The declared categorical columns: read as text from CSV, not guessed per chunk."""
+        return [name for name, kind in self.columns.items() if kind == "categorical"]
+
+    @property
     def derived_kinds(self) -> dict[str, ColumnKind]:
         kinds = self.kinds
         return {name: kinds[name] for name in self.derived}

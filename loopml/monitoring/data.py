@@ -91,7 +91,10 @@ def current_data(
         frame = current_from_log(log_path=log_path, schema=schema, window_rows=cfg.window_rows)
     else:
         raw = conform_frame(
-            read_batch(source, root), schema.columns, clean.strip_whitespace, clean.rstrip
+            read_batch(source, root, schema.text_columns),
+            schema.columns,
+            clean.strip_whitespace,
+            clean.rstrip,
         )
         frame = with_derived(raw, schema)
     if len(frame) < cfg.min_rows:

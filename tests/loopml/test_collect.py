@@ -47,8 +47,8 @@ def _streamed(data: DataConfig, root: Path, sub: str = "streamed") -> Snapshot:
 
 def _whole(data: DataConfig, root: Path) -> pd.DataFrame:
     """What collect wrote before it streamed: the whole batch conformed, then one file."""
-    text = [c for c, kind in SCHEMA.items() if kind == "categorical"]
-    frame = conform_batch(read_batch(data.source, root, text), data.table, data.clean)
+    raw = read_batch(data.source, root, data.table.text_columns)
+    frame = conform_batch(raw, data.table, data.clean)
     snap = write_snapshot(frame, root / "whole", root / "whole.json", "test", data.versioning)
     return pd.read_parquet(snap.path)
 
@@ -161,3 +161,21 @@ def test_a_streamed_snapshot_is_versioned_with_dvc(dvc_repo: Path) -> None:
     snap = _streamed(data, dvc_repo, "data/snapshots")
     dvc_file = Path(snap.path + ".dvc")
     assert snap.dvc_tracked and f"md5: {snap.version}" in dvc_file.read_text()
+
+
+def test_monitoring_reads_a_csv_batch_as_collect_does(tmp_path: Path) -> None:
+    """``monitor.current: source`` conforms a new batch as collect does: number-like codes of a
+    categorical column stay ``"3"`` beside a missing value (not ``"3.0"``)."""
+    from loopml.config import MonitorConfig
+    from loopml.monitoring.data import current_data
+
+    path = tmp_path / "batch.csv"
+    _awkward(1000).to_csv(path, index=False)
+    data = _data({"kind": "file", "file": {"path": str(path)}}, chunk_rows=300)
+    snapshot = pd.read_parquet(_streamed(data, tmp_path).path)
+    current = current_data(
+        MonitorConfig(current="source"), tmp_path / "none.sqlite", data.source, tmp_path,
+        data.table, data.clean,
+    )  # fmt: skip
+    assert set(current["payment_method"].dropna()) == set("01234")
+    pd.testing.assert_series_equal(current["payment_method"], snapshot["payment_method"])
