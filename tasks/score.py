@@ -42,7 +42,7 @@ def score_batch(
     (:func:`loopml.scoring.score_batch`); errors name the source. Eight parameters: the
     source, the model and the output, each as params.yaml holds them."""
     return scoring.score_batch(
-        chunks=iter_batch(source, root, chunk_rows),
+        chunks=iter_batch(source, root, chunk_rows, table.text_columns),  # as collect reads
         scorer=scorer,
         alias=alias,
         id_column=table.id_column,

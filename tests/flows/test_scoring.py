@@ -114,3 +114,24 @@ def test_without_a_champion_scoring_says_what_to_do(registry: dict[str, Any]) ->
     message = str(info.value)
     assert "no version of churn-classifier has the alias 'staging'" in message, message
     assert "`loopml run`" in message
+
+
+def test_a_csv_batch_logs_category_codes_as_collect_reads_them(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    """A categorical column of number-like codes with gaps is read as text, as collect reads
+    it: the log holds ``"3"``, not ``3.0``, so monitoring compares like with like."""
+    before = set(_log(registry)["request_id"])
+    batch = generate_churn(400, seed=12)
+    batch["country"] = (batch.index % 5).astype(str)
+    batch.loc[::9, "country"] = None
+    batch.to_csv(tmp_path / "codes.csv", index=False)
+    source = {"kind": "file", "file": {"path": str(tmp_path / "codes.csv")}}
+    overrides = {"score": {"source": source, "chunk_rows": 150}}
+    result = batch_scoring(params_path=_params_path(registry), overrides=overrides)
+    assert result.rows == 400
+    logged = _log(registry)
+    new = logged[~logged["request_id"].isin(before)].sort_values("row")
+    assert len(new) == 400
+    assert set(new["country"].dropna()) == set("01234")
+    assert new["country"].isna().sum() == len(batch.loc[::9])
