@@ -30,6 +30,7 @@ from tasks.validate import (
     check_types,
     enforce,
     load_suite,
+    open_snapshot,
     previous_validation,
     require_validated,
     run_validation,
@@ -76,19 +77,22 @@ def validate(
         "validation_dir": params.path("validation"),
         "quarantine_dir": params.path("quarantine"),
     }
-    frame = read_snapshot(snapshot=batch)
+    batches = open_snapshot(snapshot=batch, cfg=params.validation)
     declared = check_types(
-        frame=frame, table=params.data.table, cfg=params.validation, snapshot_version=batch.version
+        batches=batches,
+        table=params.data.table,
+        cfg=params.validation,
+        snapshot_version=batch.version,
     )
     suite = load_suite(
         suite_path=params.path("suite"),
-        frame=frame,
+        batches=batches,
         table=params.data.table,
         cfg=params.validation,
         declared=declared,
     )
     report = run_validation(
-        frame=frame,
+        batches=batches,
         suite=suite,
         declared=declared,
         cfg=params.validation,

@@ -4,50 +4,58 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from loopml import quality
+from loopml import quality, snapshot_batches
 from loopml.config import SchemaConfig, ValidateConfig
 from loopml.quality import Suite, ValidationReport
+from loopml.snapshot_batches import SnapshotBatches
+from loopml.snapshots import Snapshot
 from tasks._policies import IO
+
+
+@task(name="open-snapshot", cache_policy=NO_CACHE)
+def open_snapshot(snapshot: Snapshot, cfg: ValidateConfig) -> SnapshotBatches:
+    """The verified snapshot, to be read whole or ``validate.batch_rows`` rows at a time
+    (:func:`loopml.snapshot_batches.open_batches`)."""
+    return snapshot_batches.open_batches(snapshot, cfg.batch_rows)
 
 
 @task(name="load-suite", cache_policy=NO_CACHE)
 def load_suite(
     suite_path: Path,
-    frame: pd.DataFrame,
+    batches: SnapshotBatches,
     table: SchemaConfig,
     cfg: ValidateConfig,
     declared: ValidationReport,
 ) -> Suite:
-    """The reviewable suite, profiled from ``frame`` the first time if its declared types are
+    """The reviewable suite, profiled from the snapshot the first time if its declared types are
     right (:func:`loopml.quality.load_suite`)."""
-    return quality.load_suite(suite_path, frame, table, cfg, types_ok=declared.success)
+    return quality.load_suite(suite_path, batches, table, cfg, types_ok=declared.success)
 
 
 @task(name="check-types", cache_policy=NO_CACHE)
 def check_types(
-    frame: pd.DataFrame, table: SchemaConfig, cfg: ValidateConfig, snapshot_version: str
+    batches: SnapshotBatches, table: SchemaConfig, cfg: ValidateConfig, snapshot_version: str
 ) -> ValidationReport:
     """Every declared column present and of its declared kind
     (:func:`loopml.quality.check_declared_types`)."""
-    return quality.check_declared_types(frame, table, cfg, snapshot_version)
+    return quality.check_declared_types(batches, table, cfg, snapshot_version)
 
 
 @task(name="run-validation", cache_policy=NO_CACHE)
 def run_validation(
-    frame: pd.DataFrame,
+    batches: SnapshotBatches,
     suite: Suite,
     declared: ValidationReport,
     cfg: ValidateConfig,
     validation_dir: Path,
 ) -> ValidationReport:
-    """Every failure of the profiled suite on ``frame``, after the declared checks
+    """Every failure of the profiled suite on the snapshot, after the declared checks
     (:func:`loopml.quality.validate_profiled`)."""
     docs = validation_dir / "docs" if cfg.data_docs else None
-    return quality.validate_profiled(frame, suite, declared, cfg, docs)
+    return quality.validate_profiled(batches, suite, declared, cfg, docs)
 
 
 @task(name="enforce-validation", cache_policy=NO_CACHE, **IO)

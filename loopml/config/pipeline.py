@@ -49,6 +49,11 @@ class ValidateConfig(Section):
     max_rows: int | None = Field(None, ge=1)
     class_share_slack: Fraction = 0.1
     data_docs: bool = True
+    batch_rows: int = Field(
+        1_000_000,
+        gt=0,
+        description="A larger snapshot is validated this many rows at a time, the results merged.",
+    )
 
 
 # --------------------------------------------------------------------------- features

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
 _CODE = sorted(
-    [*Path(__file__).parent.glob("*.py"), Path(__file__).parents[1] / "schema.py"],
+    [
+        *Path(__file__).parent.glob("*.py"),
+        Path(__file__).parents[1] / "schema.py",
+        Path(__file__).parents[1] / "snapshot_batches.py",
+    ],
     key=lambda p: p.name,
 )
 """The modules whose change changes what a validation finds."""

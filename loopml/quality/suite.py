@@ -8,18 +8,15 @@ domains, unique_id, row_count, target, class_balance) whose severity comes from
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from loopml.config import SchemaConfig, ValidateConfig
-from loopml.exceptions import ConfigError
-from loopml.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -251,14 +248,23 @@ def without_declared(suite: Suite) -> Suite:
     return Suite(name=suite.name, expectations=kept, meta=suite.meta)
 
 
-def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig) -> Suite:
-    """Build the suite (as GX's JSON form) from the declared schema and a profile of ``frame``."""
+def profile_suite(
+    frame: pd.DataFrame,
+    schema: SchemaConfig,
+    cfg: ValidateConfig,
+    domains: Mapping[str, list[Any]] | None = None,
+) -> Suite:
+    """Build the suite (as GX's JSON form) from the declared schema and a profile of ``frame``;
+    ``domains``: the values of categorical columns, where known from more rows than ``frame``."""
     exps: list[dict[str, Any]] = []
     for col, kind in schema.kinds.items():
         present = frame[col] if col in frame.columns else pd.Series(dtype=float)
+        values = present.dropna()
+        if domains and col in domains:
+            values = pd.Series(domains[col], dtype=object)
         exps.extend(_declared(col, kind))
         exps.append(_null_check(col, present, schema, cfg))
-        exps.extend(_value_checks(col, kind, present.dropna(), schema, cfg))
+        exps.extend(_value_checks(col, kind, values, schema, cfg))
     if schema.id_column:
         exps.append(
             _expectation("expect_column_values_to_be_unique", "unique_id", column=schema.id_column)
@@ -282,40 +288,3 @@ def profile_suite(frame: pd.DataFrame, schema: SchemaConfig, cfg: ValidateConfig
             "by meta.check category.",
         },
     )
-
-
-def load_suite(
-    suite_path: Path,
-    frame: pd.DataFrame,
-    schema: SchemaConfig,
-    cfg: ValidateConfig,
-    types_ok: bool = True,
-) -> Suite:
-    """Load the reviewable suite file; profile ``frame`` into a new one if there is none (but
-    never a batch whose declared types are wrong: ``types_ok``)."""
-    if suite_path.is_file():
-        try:
-            raw = json.loads(suite_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError([f"{suite_path}: not valid JSON ({exc})"], str(suite_path)) from exc
-        if not isinstance(raw, dict) or not isinstance(raw.get("expectations"), list):
-            raise ConfigError([f"{suite_path}: not an expectation suite"], str(suite_path))
-        return Suite(
-            name=str(raw.get("name") or cfg.suite_name),
-            expectations=raw["expectations"],
-            meta=raw.get("meta") or {},
-        )
-    if cfg.on_missing_suite == "error":
-        raise ConfigError(
-            [f"validate.on_missing_suite is 'error' and {suite_path} does not exist"], "params.yaml"
-        )
-    if not types_ok:  # nothing to profile from: the declared-type failures stop the batch
-        return Suite(name=cfg.suite_name, expectations=[])
-    suite = profile_suite(frame, schema, cfg)
-    write_json(suite_path, suite.to_json())
-    log.info(
-        "profiled a new expectation suite with %d expectations: %s",
-        len(suite.expectations),
-        suite_path,
-    )
-    return suite

@@ -14,6 +14,7 @@ from loopml.config import deep_merge, load_params
 from loopml.exceptions import SourceError
 from loopml.quality import load_suite, validate_frame
 from loopml.schema import conform_frame
+from loopml.snapshot_batches import SnapshotBatches
 from loopml.sources import read_batch
 from tests.conftest import REPO_ROOT, SHARED, needs_shared
 
@@ -58,7 +59,9 @@ def test_bike_sharing_runs_through_validate_and_features(dvc_repo: Path) -> None
 def test_committed_adult_suite_accepts_the_test_file_and_rejects_corruption() -> None:
     params = load_params(REPO_ROOT / "examples" / "adult" / "params.yaml")
     table, clean = params.data.table, params.data.clean
-    suite = load_suite(params.path("suite"), pd.DataFrame(), table, params.validation)
+    suite = load_suite(
+        params.path("suite"), SnapshotBatches.of(pd.DataFrame()), table, params.validation
+    )
     source = params.data.source.model_copy(
         update={
             "file": params.data.source.file.model_copy(

@@ -19,6 +19,7 @@ from loopml.quality import (
     profile_suite,
     validate_frame,
 )
+from loopml.snapshot_batches import SnapshotBatches
 from loopml.snapshots import write_snapshot
 
 SCHEMA_CFG = SchemaConfig(
@@ -143,19 +144,33 @@ def test_suite_file_is_created_once_and_then_reused(
     tmp_path: Path, reference: pd.DataFrame, batch: pd.DataFrame
 ) -> None:
     path = tmp_path / "gx" / "suite.json"
-    first = load_suite(suite_path=path, frame=reference, schema=SCHEMA_CFG, cfg=CFG)
+    first = load_suite(
+        suite_path=path, batches=SnapshotBatches.of(reference), schema=SCHEMA_CFG, cfg=CFG
+    )
     assert path.is_file()
-    second = load_suite(suite_path=path, frame=batch, schema=SCHEMA_CFG, cfg=CFG)
+    second = load_suite(
+        suite_path=path, batches=SnapshotBatches.of(batch), schema=SCHEMA_CFG, cfg=CFG
+    )
     assert second.to_json() == json.loads(json.dumps(first.to_json()))
 
 
 def test_missing_suite_can_be_an_error(tmp_path: Path, reference: pd.DataFrame) -> None:
     cfg = ValidateConfig(on_missing_suite="error")
     with pytest.raises(ConfigError, match="on_missing_suite"):
-        load_suite(suite_path=tmp_path / "s.json", frame=reference, schema=SCHEMA_CFG, cfg=cfg)
+        load_suite(
+            suite_path=tmp_path / "s.json",
+            batches=SnapshotBatches.of(reference),
+            schema=SCHEMA_CFG,
+            cfg=cfg,
+        )
     (tmp_path / "s.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
-        load_suite(suite_path=tmp_path / "s.json", frame=reference, schema=SCHEMA_CFG, cfg=CFG)
+        load_suite(
+            suite_path=tmp_path / "s.json",
+            batches=SnapshotBatches.of(reference),
+            schema=SCHEMA_CFG,
+            cfg=CFG,
+        )
 
 
 def test_enforce_quarantines_with_dvc_and_lists_everything(
@@ -208,13 +223,13 @@ def test_a_wrongly_declared_type_is_named_with_examples_before_profiling(
     schema = SchemaConfig(
         columns={**SCHEMA, "plan_code": "integer"}, target="churned", id_column="customer_id"
     )
-    report = check_declared_types(frame, schema, CFG, "v-bad")
+    report = check_declared_types(SnapshotBatches.of(frame), schema, CFG, "v-bad")
     assert not report.success
     [finding] = report.blocking
     message = finding.message()
     assert message.startswith("[types] column 'plan_code': declared integer, found text")
     assert "e.g. 'A" in message and message.count("'A") == 2
-    good = check_declared_types(reference, SCHEMA_CFG, CFG, "v-good")
+    good = check_declared_types(SnapshotBatches.of(reference), SCHEMA_CFG, CFG, "v-good")
     assert good.success and good.evaluated >= 2 * len(SCHEMA)
 
 
@@ -227,13 +242,13 @@ def test_a_frame_read_from_parquet_is_validated_in_place_and_left_unchanged(
     from loopml.quality import gx_run
 
     given: list[pd.DataFrame] = []
-    run_gx = gx_run._run_gx
+    run_gx = gx_run.run_gx
 
     def spy(frame: pd.DataFrame, *args: object, **kwargs: object) -> object:
         given.append(frame)
         return run_gx(frame, *args, **kwargs)
 
-    monkeypatch.setattr(gx_run, "_run_gx", spy)
+    monkeypatch.setattr(gx_run, "run_gx", spy)
     batch.to_parquet(tmp_path / "snapshot.parquet", index=False)
     snapshot = pd.read_parquet(tmp_path / "snapshot.parquet")
     before = snapshot.copy()
