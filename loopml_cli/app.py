@@ -6,7 +6,6 @@ Heavy imports happen inside commands, after the environment is set.
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 
 from loopml.config import Params
+from loopml_cli.stop_signals import signal_of, stop_signals
 
 if TYPE_CHECKING:
     from loopml_cli.prefect_api import EmbeddedApi
@@ -49,10 +49,6 @@ DebugOpt = Annotated[
 ]
 
 
-class Stopped(BaseException):
-    """SIGTERM outside a flow run (inside one, Prefect raises its TerminationSignal)."""
-
-
 @dataclass
 class Session:
     """What a command's set-up gives it: its log file and the Prefect API it uses."""
@@ -67,10 +63,6 @@ class Session:
         if self.api is not None:
             self.api.wait()
         attach_prefect()
-
-
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise Stopped(signum)
 
 
 @contextmanager
@@ -90,25 +82,22 @@ def session(
     log_file = log_file_for(project, command)
     configure_logging(log_file, debug)
     use_pipeline_code()
-    on_sigterm = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     api = None
-    if prefect:
-        _use_stack_api(params_path)  # before EmbeddedApi reads PREFECT_API_URL
-        api = EmbeddedApi(project / LOG_DIR / "prefect-api.log")
-        api.start()
-    try:
-        with without_heartbeats() if api is not None and api.embedded else nullcontext():
-            yield Session(log_file, api)
-    except typer.Exit:
-        raise
-    except BaseException as exc:  # every way out gets one line; details in the log file
-        _report(exc, log_file, debug, params_path)
-    finally:
-        # What runs after the session (`loopml serve`'s uvicorn re-raises the SIGTERM it
-        # caught once it has shut down) ends by the signal, not by a traceback.
-        signal.signal(signal.SIGTERM, on_sigterm)
-        if api is not None:
-            api.stop()
+    with stop_signals():
+        if prefect:
+            _use_stack_api(params_path)  # before EmbeddedApi reads PREFECT_API_URL
+            api = EmbeddedApi(project / LOG_DIR / "prefect-api.log")
+            api.start()
+        try:
+            with without_heartbeats() if api is not None and api.embedded else nullcontext():
+                yield Session(log_file, api)
+        except typer.Exit:
+            raise
+        except BaseException as exc:  # every way out gets one line; details in the log file
+            _report(exc, log_file, debug, params_path)
+        finally:
+            if api is not None:
+                api.stop()
 
 
 def _use_stack_api(params_path: Path) -> None:
@@ -137,16 +126,14 @@ def _use_stack_api(params_path: Path) -> None:
 
 
 def _report(exc: BaseException, log_file: Path, debug: bool, params_path: Path) -> NoReturn:
-    from prefect.exceptions import TerminationSignal
-
     from loopml.exceptions import LoopmlError
     from loopml.tracking import unreachable_server
 
     log.debug("%s ended by %s", log_file.stem, type(exc).__name__, exc_info=exc)
-    if isinstance(exc, KeyboardInterrupt | TerminationSignal | Stopped):
+    if (signum := signal_of(exc)) is not None:
         console.print("stopped: the run was cancelled", style="bold yellow")
         console.print(f"full log: {log_file}", markup=False, highlight=False)
-        raise typer.Exit(code=130 if isinstance(exc, KeyboardInterrupt) else 143) from None
+        raise typer.Exit(code=128 + signum) from None
     if isinstance(exc, LoopmlError | RuntimeError | OSError):
         fail(str(exc).replace("<params.yaml>", str(params_path)), log_file)
     if (outage := unreachable_server(exc)) is not None:
