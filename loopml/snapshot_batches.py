@@ -92,6 +92,7 @@ class SnapshotBatches:
             frame.index = pd.RangeIndex(start, start + len(frame))
             start += len(frame)
             yield frame
+            del frame, record_batch  # not held while the next batch is read
 
     def sample(self, rows: int, seed: int = 0) -> pd.DataFrame:
         """A uniform random sample of ``rows`` rows (all of them when there are fewer), in file

@@ -97,6 +97,8 @@ def run_gx(
         )
     )
     run = checkpoint.run(batch_parameters={"dataframe": frame})
+    # GX keeps its last context, and through this data source the frame: let the frame go.
+    context.data_sources.delete("snapshot")
     return next(iter(run.run_results.values())).to_json_dict(), count
 
 

@@ -3,6 +3,7 @@ files, once with every row at once and once ``batch_rows`` rows at a time."""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,30 @@ def test_a_suite_profiled_from_batches_knows_every_category(
     assert profiled.meta["snapshot_rows"] == 3000 and "700 of 3,000 rows" in profiled.meta["sample"]
     report = _report(batches, profiled)
     assert report.success and not report.warnings
+
+
+class _Watched(SnapshotBatches):
+    """Batches that record, as each is read, how many earlier ones are still alive."""
+
+    def __iter__(self):  # type: ignore[override]
+        self.alive_at_read: list[int] = []
+        earlier: list[weakref.ref[pd.DataFrame]] = []
+        for frame in super().__iter__():
+            self.alive_at_read.append(sum(ref() is not None for ref in earlier))
+            earlier.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+
+def test_a_batch_is_released_before_the_next_is_read(
+    batch: pd.DataFrame, suite: Suite, tmp_path: Path
+) -> None:
+    """GX's context of a run holds its batch in reference cycles: they are collected after
+    each batch, so memory holds one batch, not all of them."""
+    path = tmp_path / "w.parquet"
+    batch.to_parquet(path, index=False, row_group_size=500)
+    watched = _Watched(path=path, rows=len(batch), batch_rows=BATCH_ROWS)
+    declared = check_declared_types(watched, SCHEMA_CFG, CFG, "v-test")
+    assert declared.success and watched.alive_at_read == [0] * 5
+    assert validate_profiled(watched, suite, declared, CFG, None).success
+    assert watched.alive_at_read == [0] * 5
