@@ -16,6 +16,9 @@ _SCRIPT = textwrap.dedent(
     from contextlib import nullcontext
     from loopml_cli.stop_signals import Stopped, stop_signals
 
+    # As from a terminal: a job started with `&` (CI's, say) inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     class Thing:
         pass
 
